@@ -1,0 +1,52 @@
+/**
+ * Exponential moving average of the weights (Polyak averaging; used by DDPM/ADM samplers at eval time).
+ * `swap()` exchanges live and averaged weights in place, so sampling with EMA weights needs no second model.
+ */
+import { tf } from '../engine/tf';
+import { check } from '../config';
+
+export class Ema {
+  private readonly shadow = new Map<string, tf.Variable>();
+
+  constructor(params: ReadonlyArray<readonly [string, tf.Variable]>, readonly decay = 0.999) {
+    check.inRange('ema.decay', decay, 0, 1);
+    for (const [n, p] of params) this.shadow.set(n, tf.variable(p.clone(), false));
+  }
+
+  /** shadow <- decay * shadow + (1 - decay) * param */
+  update(params: ReadonlyArray<readonly [string, tf.Variable]>): void {
+    for (const [n, p] of params) {
+      const s = this.shadow.get(n);
+      if (s) tf.tidy(() => s.assign(s.mul(this.decay).add(p.mul(1 - this.decay))));
+    }
+  }
+
+  /** Exchange the live weights with the averaged ones (call again to swap back). */
+  swap(params: ReadonlyArray<readonly [string, tf.Variable]>): void {
+    for (const [n, p] of params) {
+      const s = this.shadow.get(n);
+      if (!s) continue;
+      const live = p.clone();
+      p.assign(s);
+      s.assign(live);
+      live.dispose();
+    }
+  }
+
+  stateDict(): Record<string, tf.Tensor> {
+    return Object.fromEntries(this.shadow);
+  }
+
+  loadStateDict(state: Readonly<Record<string, tf.Tensor>>): void {
+    for (const [n, t] of Object.entries(state)) {
+      const s = this.shadow.get(n);
+      if (!s) throw new Error(`Ema.loadStateDict: unexpected key '${n}'`);
+      s.assign(t);
+    }
+  }
+
+  dispose(): void {
+    for (const s of this.shadow.values()) s.dispose();
+    this.shadow.clear();
+  }
+}
