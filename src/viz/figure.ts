@@ -1,0 +1,179 @@
+/**
+ * A Plotly figure as plain data (`{ data, layout }`, the JSON plotly.js and plotly.py share) that shows
+ * itself inline in Jupyter and in the notebook's HTML export, with no network.
+ *
+ * The bundle carries three views of the same figure:
+ * - `application/vnd.plotly.v1+json`: for frontends with the Plotly renderer (JupyterLab + jupyterlab-plotly);
+ * - `text/html`: a div and a script calling `Plotly.newPlot`, for every other frontend and for nbconvert's HTML
+ *   export (which ignores the Plotly MIME type). plotly.js is embedded INLINE in the first figure a process
+ *   shows and later figures reuse `window.Plotly`, so a notebook carries the 4.8 MB library once, and works
+ *   offline and in the exported page;
+ * - `text/plain`: one line, for logs and plain consoles.
+ */
+import { readFileSync } from 'node:fs';
+import type { HasMimeBundle, MimeBundle } from './mime';
+import { newDisplayId } from './display';
+
+/** One plotly.js trace (`{ type: 'scatter', x, y, ... }`), see https://plotly.com/javascript/reference/. */
+export type PlotlyTrace = Readonly<Record<string, unknown>>;
+/** A plotly.js layout (`{ title: { text }, xaxis: {...}, ... }`); plotly.js 3 wants titles as `{ text }` objects. */
+export type PlotlyLayout = Readonly<Record<string, unknown>>;
+/** plotly.js's per-plot config (`{ responsive, displaylogo, ... }`). */
+export type PlotlyConfig = Readonly<Record<string, unknown>>;
+
+/** Default plot config: resize with the output area; no Plotly logo in a research notebook. */
+export const DEFAULT_PLOTLY_CONFIG: PlotlyConfig = { responsive: true, displaylogo: false };
+
+/** Height in px a figure gets when its layout sets none; plotly's 450 crowds a notebook column. */
+export const DEFAULT_FIGURE_HEIGHT = 360;
+
+/**
+ * How a figure's HTML gets plotly.js:
+ * - `'once'` (default): inline in the first figure of this process, reuse `window.Plotly` afterwards;
+ * - `'inline'`: always inline (a standalone page, a report file);
+ * - `'none'`: never (the page loads plotly.js itself).
+ */
+export type PlotlyEmbedding = 'once' | 'inline' | 'none';
+
+export class Figure implements HasMimeBundle {
+  constructor(
+    readonly data: readonly PlotlyTrace[],
+    readonly layout: PlotlyLayout = {},
+    readonly config: PlotlyConfig = DEFAULT_PLOTLY_CONFIG,
+  ) {}
+
+  /** A copy with `patch` merged over the top level of the layout (`fig.withLayout({ height: 500 })`). */
+  withLayout(patch: PlotlyLayout): Figure {
+    return new Figure(this.data, { ...this.layout, ...patch }, this.config);
+  }
+
+  /** The plotly JSON; typed arrays become plain arrays, non-finite numbers null (plotly draws gaps). */
+  toJSON(): { data: unknown; layout: unknown } {
+    const text = JSON.stringify({ data: this.data, layout: this.layout }, plainArrays);
+    return JSON.parse(text) as { data: unknown; layout: unknown };
+  }
+
+  /** A div plus the script that draws into it; see `PlotlyEmbedding` for where plotly.js comes from. */
+  toHtml(embedding: PlotlyEmbedding = 'once'): string {
+    const id = newDisplayId('tfplot');
+    const height = typeof this.layout.height === 'number' ? this.layout.height : DEFAULT_FIGURE_HEIGHT;
+    const figure = { ...this.toJSON(), config: this.config };
+    const library = embedLibrary(embedding) ? plotlyScript() : '';
+    return [
+      library,
+      `<div id="${id}" class="transfusion-plot" style="width:100%;height:${height}px;"></div>`,
+      `<script type="text/javascript">${drawScript(id, figure, height)}</script>`,
+    ].join('\n');
+  }
+
+  /** One line naming the title and the traces, e.g. `Figure "loss": 4 traces (scatter x4)`. */
+  describe(): string {
+    const counts = new Map<string, number>();
+    for (const trace of this.data) {
+      const type = typeof trace.type === 'string' ? trace.type : 'scatter';
+      counts.set(type, (counts.get(type) ?? 0) + 1);
+    }
+    const kinds = [...counts].map(([type, n]) => `${type} x${n}`).join(', ');
+    const title = titleText(this.layout.title);
+    const n = this.data.length;
+    return `Figure${title ? ` ${JSON.stringify(title)}` : ''}: ${n} trace${n === 1 ? '' : 's'}${kinds ? ` (${kinds})` : ''}`;
+  }
+
+  toMimeBundle(): MimeBundle {
+    return {
+      data: {
+        'application/vnd.plotly.v1+json': this.toJSON(),
+        'text/html': this.toHtml(),
+        'text/plain': this.describe(),
+      },
+    };
+  }
+}
+
+/** JSON.stringify writes a Float32Array as an object keyed by index; plotly needs an array. */
+function plainArrays(_key: string, value: unknown): unknown {
+  return ArrayBuffer.isView(value) && !(value instanceof DataView) ? Array.from(value as unknown as ArrayLike<number>) : value;
+}
+
+function titleText(title: unknown): string | undefined {
+  if (typeof title === 'string') return title;
+  if (typeof title === 'object' && title !== null && typeof (title as { text?: unknown }).text === 'string') {
+    return (title as { text: string }).text;
+  }
+  return undefined;
+}
+
+let plotlyEmbedded = false;
+
+function embedLibrary(embedding: PlotlyEmbedding): boolean {
+  if (embedding === 'inline') return true;
+  if (embedding === 'none' || plotlyEmbedded) return false;
+  plotlyEmbedded = true;
+  return true;
+}
+
+/**
+ * Make the next figure carry plotly.js again. Call it after "Clear All Outputs" without a kernel restart:
+ * the live page still has `window.Plotly`, but the saved notebook (and its HTML export) would lack it.
+ */
+export function resetPlotlyEmbedding(): void {
+  plotlyEmbedded = false;
+}
+
+/** True once this process has emitted a figure carrying plotly.js. */
+export function plotlyIsEmbedded(): boolean {
+  return plotlyEmbedded;
+}
+
+let plotlySource: string | undefined;
+
+/** The installed plotly.js bundle (plotly.js-dist-min), read once. */
+export function plotlyJs(): string {
+  plotlySource ??= readFileSync(require.resolve('plotly.js-dist-min'), 'utf8');
+  return plotlySource;
+}
+
+/**
+ * plotly.js in a script tag, guarded so that a page which already has it (the same notebook page after a
+ * kernel restart, or two embedded copies) does not parse 4.8 MB again. `module`/`exports` are shadowed so
+ * the bundle's UMD header sets `window.Plotly` even where a frontend defines CommonJS-like globals.
+ * `PlotlyConfig.MathJaxConfig = 'local'` keeps plotly from reconfiguring the notebook's own MathJax.
+ */
+export function plotlyScript(): string {
+  const body = plotlyJs().replace(/<\/script/gi, '<\\/script');
+  return [
+    '<script type="text/javascript">',
+    "window.PlotlyConfig = { MathJaxConfig: 'local' };",
+    'if (!window.Plotly) { (function (module, exports) {',
+    body,
+    '}).call(window, undefined, undefined); }',
+    '</script>',
+  ].join('\n');
+}
+
+/**
+ * Draw once `window.Plotly` exists. In a page it already does (the embedding script ran first); a live
+ * frontend may render outputs out of order, so wait up to 10 s, then say in the div why nothing was drawn
+ * instead of failing silently.
+ */
+function drawScript(id: string, figure: unknown, height: number): string {
+  const json = JSON.stringify(figure).replace(/</g, '\\u003c');
+  return `(function () {
+  var fig = ${json};
+  var tries = 0;
+  function draw() {
+    var el = document.getElementById(${JSON.stringify(id)});
+    if (!el) return;
+    if (window.Plotly) {
+      fig.layout.height = fig.layout.height || ${height};
+      window.Plotly.newPlot(el, fig.data, fig.layout, fig.config);
+    } else if (tries++ < 100) {
+      setTimeout(draw, 100);
+    } else {
+      el.textContent = 'plotly.js is not loaded on this page: it is embedded in the first figure a kernel shows; ' +
+        're-run that cell, or call resetPlotlyEmbedding() and re-run this one.';
+    }
+  }
+  draw();
+})();`;
+}
