@@ -1,0 +1,162 @@
+/**
+ * The one typed config a Transfusion is built from (house style 1): the network (`net`), the diffusion
+ * objective (`objective`) and how data becomes sequences (`sequence`). Saved with a run, it rebuilds the same
+ * model. Named presets live in PRESETS; `resolveConfig('tiny', overrides)` merges and validates.
+ */
+import { check, ConfigError, mergeConfig, type DeepPartial } from '../config';
+import { DEFAULT_TRANSFORMER, resolveTransformerConfig, type TransformerConfig } from '../blocks/transformer';
+import { buildMask, DEFAULT_MASK, type MaskConfig } from '../blocks/masks';
+import { resolvePatchConfig, DEFAULT_LINEAR_PATCH, type PatchConfig } from '../blocks/patch';
+import { checkPatchGrid, numPatches } from '../blocks/patchify';
+import { DEFAULT_SEQUENCE_CONFIG, validateSequenceConfig, type SequenceConfig } from '../data/sequence';
+import { makeSchedule, DEFAULT_SCHEDULE } from '../schedules/make-schedule';
+import type { ScheduleConfig } from '../schedules/schedule';
+import { makeTimestepSampler, DEFAULT_TIMESTEP_SAMPLER, type TimestepSamplerConfig } from '../schedules/timestep-sampler';
+import { PREDICTION_KINDS, type PredictionKind } from '../schedules/targets';
+import { makeWeighting, DEFAULT_WEIGHTING, type WeightingConfig } from '../schedules/weighting';
+
+/** How image patches are numbered for RoPE. */
+export type ImagePositions =
+  /** Each patch its own 1-D position, continuing the text's count (the paper's default reading). */
+  | 'sequential'
+  /** Every patch of an image shares one position (the BOI's + 1): order inside an image comes from the 2-D content alone. */
+  | 'shared'
+  /** 2-D axial RoPE: patch (r, c) of an image starting at p gets (p + r, p + c); text p gets (p, p). */
+  | '2d';
+
+export const IMAGE_POSITIONS: readonly ImagePositions[] = ['sequential', 'shared', '2d'];
+
+export interface NetConfig {
+  /** Token vocabulary (default 262: 256 bytes + BOS, EOS, PAD, BOI, EOI, spare; src/data/tokenizer.ts). */
+  readonly vocabSize: number;
+  readonly transformer: TransformerConfig;
+  /** Latent grid the network diffuses: channels, height, width (default 4 x 16 x 16, the `tiny` benchmark). */
+  readonly latent: { readonly channels: number; readonly height: number; readonly width: number };
+  /** Patch side k (paper: 1, 2, 4, 8; default 2). */
+  readonly patchSize: number;
+  /** Patch encoder/decoder pair (paper §3.2: linear, or U-Net down/up blocks). */
+  readonly patch: PatchConfig;
+  /** Attention mask (paper §3.2: causal text, bidirectional inside an image). Packed documents add a document mask. */
+  readonly mask: MaskConfig;
+  readonly imagePositions: ImagePositions;
+  /** Share the LM head with the token embedding (default false, as in the `tiny` benchmark). */
+  readonly tieEmbeddings: boolean;
+  /** Longest sequence the positions allow (RoPE has no table, but the limit catches runaway generation). */
+  readonly maxPositions: number;
+}
+
+export interface ObjectiveConfig {
+  /** Noise schedule (paper: cosine, T = 1000). */
+  readonly schedule: ScheduleConfig;
+  /** What the decoder predicts (paper: epsilon). */
+  readonly prediction: PredictionKind;
+  /** How training times are drawn (paper: uniform over the 1000 steps). */
+  readonly timesteps: TimestepSamplerConfig;
+  /** Per-image weight of the diffusion loss over t (paper: constant). */
+  readonly weighting: WeightingConfig;
+  /** lambda in L = L_LM + lambda * L_DDPM (paper: 5). */
+  readonly lambda: number;
+  /** Cap t at `noiseLimitTMax` for images placed before their caption (paper §4.3, Tab 8: 500 of 1000). */
+  readonly noiseLimit: boolean;
+  readonly noiseLimitTMax: number;
+}
+
+export interface TransfusionConfig {
+  readonly net: NetConfig;
+  readonly objective: ObjectiveConfig;
+  /** Sequence building; `patchesPerImage` is derived from the net and overwritten on resolve. */
+  readonly sequence: SequenceConfig;
+}
+
+export const DEFAULT_NET: NetConfig = {
+  vocabSize: 262,
+  transformer: { ...DEFAULT_TRANSFORMER, dModel: 256, nLayers: 4, nHeads: 4, ffnHidden: 683 },
+  latent: { channels: 4, height: 16, width: 16 },
+  patchSize: 2,
+  patch: DEFAULT_LINEAR_PATCH,
+  mask: DEFAULT_MASK,
+  imagePositions: 'sequential',
+  tieEmbeddings: false,
+  maxPositions: 4096,
+};
+
+export const DEFAULT_OBJECTIVE: ObjectiveConfig = {
+  schedule: DEFAULT_SCHEDULE,
+  prediction: 'epsilon',
+  timesteps: DEFAULT_TIMESTEP_SAMPLER,
+  weighting: DEFAULT_WEIGHTING,
+  lambda: 5,
+  noiseLimit: true,
+  noiseLimitTMax: 0.5,
+};
+
+export const DEFAULT_CONFIG: TransfusionConfig = {
+  net: DEFAULT_NET,
+  objective: DEFAULT_OBJECTIVE,
+  sequence: DEFAULT_SEQUENCE_CONFIG,
+};
+
+/**
+ * Named presets. `tiny` is the shared speed yardstick (../shared/bench/README.md); `mnist` trains on 16 x 16
+ * MNIST digits in pixel space in minutes on a CPU; `small` is the next size up for a longer run.
+ */
+export const PRESETS = {
+  tiny: {},
+  mnist: {
+    net: {
+      transformer: { dModel: 128, nLayers: 4, nHeads: 4, ffnHidden: 344 },
+      latent: { channels: 1, height: 16, width: 16 },
+      patchSize: 2,
+    },
+    sequence: { length: 96 },
+  },
+  small: {
+    net: { transformer: { dModel: 384, nLayers: 6, nHeads: 6, ffnHidden: 1024 } },
+    sequence: { length: 160 },
+  },
+} as const satisfies Record<string, DeepPartial<TransfusionConfig>>;
+
+export type PresetName = keyof typeof PRESETS;
+
+/** Merge `overrides` into a preset (or the default) and validate every field; errors name the field. */
+export function resolveConfig(preset: PresetName | TransfusionConfig = 'tiny', overrides: DeepPartial<TransfusionConfig> = {}): TransfusionConfig {
+  let base: TransfusionConfig;
+  if (typeof preset === 'string') {
+    if (!(preset in PRESETS)) throw new ConfigError('preset', preset, Object.keys(PRESETS).map((k) => `'${k}'`).join(', '));
+    base = mergeConfig(DEFAULT_CONFIG, PRESETS[preset] as DeepPartial<TransfusionConfig>, 'config');
+  } else {
+    base = preset;
+  }
+  return validateConfig(mergeConfig(base, overrides, 'config'));
+}
+
+export function validateConfig(c: TransfusionConfig): TransfusionConfig {
+  const n = c.net;
+  check.positiveInt('net.vocabSize', n.vocabSize);
+  const transformer = resolveTransformerConfig(n.transformer, 'net.transformer');
+  check.positiveInt('net.latent.channels', n.latent.channels);
+  check.positiveInt('net.latent.height', n.latent.height);
+  check.positiveInt('net.latent.width', n.latent.width);
+  checkPatchGrid(n.patchSize, n.latent.height, n.latent.width, 'net.patchSize');
+  const patch = resolvePatchConfig(n.patch, 'net.patch');
+  buildMask(n.mask, 'net.mask');
+  check.oneOf('net.imagePositions', n.imagePositions, IMAGE_POSITIONS);
+  check.oneOf('net.tieEmbeddings', n.tieEmbeddings, [true, false]);
+  check.positiveInt('net.maxPositions', n.maxPositions);
+
+  const o = c.objective;
+  makeSchedule(o.schedule, 'objective.schedule');
+  check.oneOf('objective.prediction', o.prediction, PREDICTION_KINDS);
+  makeTimestepSampler(o.timesteps, 'objective.timesteps');
+  makeWeighting(o.weighting, 'objective.weighting');
+  check.nonNegative('objective.lambda', o.lambda);
+  check.oneOf('objective.noiseLimit', o.noiseLimit, [true, false]);
+  check.inRange('objective.noiseLimitTMax', o.noiseLimitTMax, 0, 1);
+
+  const patchesPerImage = numPatches(n.latent.height, n.latent.width, n.patchSize);
+  const sequence = validateSequenceConfig({ ...c.sequence, patchesPerImage });
+  if (sequence.length > n.maxPositions) {
+    throw new ConfigError('sequence.length', sequence.length, `at most net.maxPositions (${n.maxPositions})`);
+  }
+  return { net: { ...n, transformer, patch }, objective: o, sequence };
+}
