@@ -1,0 +1,110 @@
+/**
+ * The inference sampler interface. A sampler walks t from 1 down to 0 through `timesteps()`; each `step` takes
+ * the network's prediction at (x_t, t), turns it into (x0, eps) (targets.ts) and returns x at the next, cleaner
+ * time. Steps are short and stateless so a notebook can unroll the loop (house style 4); sample-loop.ts is
+ * that loop written once.
+ */
+import { tf } from '../engine/tf';
+import { check, ConfigError, ShapeError } from '../config';
+import type { Rng } from '../engine/random';
+import type { Schedule } from './schedule';
+import type { DdpmSamplerConfig } from './ddpm';
+import type { DdimSamplerConfig } from './ddim';
+import type { EulerSamplerConfig } from './euler';
+import { spacedIndices, type TimestepSpacing } from './spacing';
+import { PREDICTION_KINDS, predictionToX0Eps, type PredictionKind, type Rates } from './targets';
+
+export type SamplerConfig = DdpmSamplerConfig | DdimSamplerConfig | EulerSamplerConfig;
+
+/**
+ * The grid a continuous-time schedule's sampling steps are picked from when the config does not give one:
+ * the paper's T = 1000, so 'trailing' with steps dividing 1000 is exactly uniform in t.
+ */
+export const CONTINUOUS_GRID = 1000;
+
+export interface SamplerStepInput {
+  /** [B, ...] the network's output at (xt, t). */
+  readonly prediction: tf.Tensor;
+  /** What the network predicts. */
+  readonly kind: PredictionKind;
+  /** [B, ...] the current sample at time t. */
+  readonly xt: tf.Tensor;
+  /** Current time, in (0, 1]. */
+  readonly t: number;
+  /** Time to step to, in [0, t); 0 is the clean sample. */
+  readonly tPrev: number;
+  /** Stream for the fresh noise of stochastic samplers; default the global one. */
+  readonly rng?: Rng;
+}
+
+export interface SamplerStepOutput {
+  /** [B, ...] the sample at tPrev. */
+  readonly prev: tf.Tensor;
+  /** [B, ...] the clean sample the prediction implies, for watching the sampler work. */
+  readonly predX0: tf.Tensor;
+}
+
+export interface Sampler {
+  readonly config: SamplerConfig;
+  readonly schedule: Schedule;
+  /** Descending times from the first (noisiest) step down to 0: steps + 1 values; step k goes [k] -> [k + 1]. */
+  timesteps(): number[];
+  step(input: SamplerStepInput): SamplerStepOutput;
+}
+
+/** What a step's update sees: the prediction already resolved to (x0, eps). */
+export interface StepState {
+  readonly x0: tf.Tensor;
+  readonly eps: tf.Tensor;
+  readonly xt: tf.Tensor;
+  readonly t: number;
+  readonly tPrev: number;
+  readonly rng: Rng | undefined;
+}
+
+/** The fields every sampler config shares, checked in one place. */
+export interface SpacedStepsConfig {
+  /** Number of network evaluations. */
+  readonly steps: number;
+  /** How the steps are picked from the training grid (spacing.ts). */
+  readonly spacing: TimestepSpacing;
+  /** Training grid to pick from; null: the schedule's own T, or CONTINUOUS_GRID for a continuous-time schedule. */
+  readonly T: number | null;
+}
+
+export abstract class SamplerBase implements Sampler {
+  abstract readonly config: SamplerConfig;
+
+  constructor(readonly schedule: Schedule, protected readonly field: string) {}
+
+  /** Throws ConfigError for a bad steps / spacing / T; subclasses call it once their config is set. */
+  protected checkSpacing(config: SpacedStepsConfig): void {
+    if (config.T !== null) check.positiveInt(`${this.field}.T`, config.T);
+    spacedIndices(config.spacing, this.gridSize(config), config.steps, this.field);
+  }
+
+  private gridSize(config: SpacedStepsConfig): number {
+    return config.T ?? this.schedule.T ?? CONTINUOUS_GRID;
+  }
+
+  timesteps(): number[] {
+    const T = this.gridSize(this.config);
+    return [...spacedIndices(this.config.spacing, T, this.config.steps, this.field).map((i) => (i + 1) / T), 0];
+  }
+
+  step(input: SamplerStepInput): SamplerStepOutput {
+    const { prediction, kind, xt, t, tPrev } = input;
+    check.oneOf('step.kind', kind, PREDICTION_KINDS);
+    if (typeof t !== 'number' || !(t > 0 && t <= 1)) throw new ConfigError('step.t', t, 'a time in (0, 1]');
+    if (typeof tPrev !== 'number' || !(tPrev >= 0 && tPrev < t)) throw new ConfigError('step.tPrev', tPrev, `a time in [0, t = ${t})`);
+    if (!tf.util.arraysEqual(prediction.shape, xt.shape)) throw new ShapeError('step.prediction', `[${xt.shape.join(', ')}] (the shape of xt)`, prediction.shape);
+    const rates: Rates | undefined = kind === 'flow' ? { dAlpha: this.schedule.dAlpha(t), dSigma: this.schedule.dSigma(t) } : undefined;
+    return tf.tidy(() => {
+      const { x0, eps } = predictionToX0Eps(kind, prediction, xt, this.schedule.alpha(t), this.schedule.sigma(t), rates);
+      return { prev: this.update({ x0, eps, xt, t, tPrev, rng: input.rng }), predX0: x0 };
+    });
+  }
+
+  /** [B, ...] x at tPrev from the resolved prediction (runs inside the step's tf.tidy). */
+  protected abstract update(state: StepState): tf.Tensor;
+}
