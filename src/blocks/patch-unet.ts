@@ -62,8 +62,7 @@ export class UNetPatchEncoder extends Module implements PatchEncoder {
       const down = this.down.forward(this.convIn.forward(latent), temb);
       const [b, gh, gw]: number[] = down.h.shape;
       const tokens = this.projOut.forward(silu(this.normOut.forward(down.h))).reshape([b, gh * gw, dModel]);
-      const skips = down.skips;
-      return { tokens, skips: this.config.skip ? skips : [] };
+      return { tokens, skips: this.config.skip ? down.skips : [] };
     });
   }
 

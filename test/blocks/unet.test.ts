@@ -4,7 +4,7 @@ import { tf } from '../../src/engine/tf';
 import { Rng } from '../../src/engine/random';
 import { ConfigError, ShapeError } from '../../src/config';
 import { Module } from '../../src/blocks/module';
-import { Conv2d } from '../../src/blocks/conv';
+import { Conv2d, conv2d } from '../../src/blocks/conv';
 import { ResBlock, Conditioning } from '../../src/blocks/resblock';
 import { UNetDown, UNetUp, upsampleNearest2x } from '../../src/blocks/unet';
 
@@ -81,6 +81,27 @@ test('Conv2d (3x3 stride 1 and stride 2, 1x1) matches a naive convolution with P
     want.flat(3).forEach((v, i) => assert.ok(Math.abs(v - got.flat(3)[i]) < 1e-5, `k${kernelSize} s${stride} index ${i}`));
     tf.dispose([x, y]);
     conv.dispose();
+  }
+});
+
+test('conv2d gradients (filter gradient as a forward convolution) equal tfjs\'s own Conv2D gradients', () => {
+  const r = new Rng(11);
+  for (const [k, stride, h, w] of [[3, 1, 5, 4], [3, 2, 6, 6], [3, 2, 5, 7], [1, 1, 4, 3]]) {
+    const pad = Math.floor(k / 2);
+    const x = r.randomNormal([2, h, w, 3]);
+    const filter = r.randomNormal([k, k, 3, 4]);
+    const ours = tf.tidy(() => conv2d(x, filter, stride, pad));
+    const probe = r.randomNormal(ours.shape);
+    const before = tf.memory().numTensors;
+    const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => conv2d(a, b, stride, pad).mul(probe).sum())([x, filter]);
+    assert.equal(tf.memory().numTensors, before + 2);
+    const [dx0, dw0] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, stride, pad).mul(probe).sum())([x, filter]);
+    assert.deepEqual(dw.shape, [k, k, 3, 4]);
+    for (const [got, want, name] of [[dx, dx0, 'dx'], [dw, dw0, 'dw']] as const) {
+      const [g, e] = [got.dataSync(), want.dataSync()];
+      e.forEach((v, i) => assert.ok(Math.abs(g[i] - v) < 1e-4 * (1 + Math.abs(v)), `k${k} s${stride} ${h}x${w} ${name}[${i}]: ${g[i]} vs ${v}`));
+    }
+    tf.dispose([x, filter, ours, probe, dx, dw, dx0, dw0]);
   }
 });
 
