@@ -42,4 +42,5 @@ export * from './model/config';
 export * from './model/network';
 export * from './model/objective';
 export * from './model/transfusion';
+export * from './generate/index';
 export * from './viz/index';
