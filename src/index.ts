@@ -43,4 +43,5 @@ export * from './model/network';
 export * from './model/objective';
 export * from './model/transfusion';
 export * from './generate/index';
+export * from './checkpoint/index';
 export * from './viz/index';

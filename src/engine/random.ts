@@ -8,13 +8,70 @@
  */
 import seedrandom from 'seedrandom';
 import { tf } from './tf';
+import { ConfigError } from '../config';
+
+/**
+ * Everything that determines an `Rng`'s future draws, as plain JSON (a checkpoint stores it): the seed (which
+ * `fork` labels derive from), Alea's four state words, and the second normal of the last polar pair.
+ */
+export interface RngState {
+  readonly seed: number | string;
+  /** Alea's state as seedrandom reports it with `{ state: true }`: carry `c` and the lags `s0`, `s1`, `s2`. */
+  readonly alea: { readonly c: number; readonly s0: number; readonly s1: number; readonly s2: number };
+  /** The cached second draw of `normal()`, or null when the next call starts a fresh pair. */
+  readonly spare: number | null;
+}
+
+type AleaState = seedrandom.State.Alea;
+
+function checkRngState(state: RngState, field: string): RngState {
+  if (typeof state !== 'object' || state === null) throw new ConfigError(field, state, 'an RngState object { seed, alea, spare }');
+  if (!(typeof state.seed === 'string' || Number.isFinite(state.seed))) throw new ConfigError(`${field}.seed`, state.seed, 'a finite number or a string');
+  if (typeof state.alea !== 'object' || state.alea === null) throw new ConfigError(`${field}.alea`, state.alea, 'an object { c, s0, s1, s2 }');
+  for (const key of ['c', 's0', 's1', 's2'] as const) {
+    if (!Number.isFinite(state.alea[key])) throw new ConfigError(`${field}.alea.${key}`, state.alea[key], 'a finite number');
+  }
+  if (!(state.spare === null || Number.isFinite(state.spare))) throw new ConfigError(`${field}.spare`, state.spare, 'null or a finite number');
+  return state;
+}
 
 export class Rng {
-  private readonly prng: seedrandom.PRNG;
+  // `{ state: true }` only adds a `state()` reader; the draws are those of plain `seedrandom.alea(seed)`.
+  private prng: seedrandom.StatefulPRNG<AleaState>;
   private spare: number | null = null;
+  private seedValue: number | string;
 
-  constructor(readonly seed: number | string) {
-    this.prng = seedrandom.alea(String(seed));
+  constructor(seed: number | string) {
+    this.seedValue = seed;
+    this.prng = seedrandom.alea(String(seed), { state: true });
+  }
+
+  /** The seed this stream was built from (or restored with); `fork` labels derive from it. */
+  get seed(): number | string {
+    return this.seedValue;
+  }
+
+  /** A snapshot of the stream: `Rng.fromState(r.state())` draws exactly what `r` would draw next. */
+  state(): RngState {
+    return { seed: this.seedValue, alea: this.prng.state(), spare: this.spare };
+  }
+
+  /** A new stream that continues from `state`. */
+  static fromState(state: RngState, field = 'rngState'): Rng {
+    const r = new Rng(checkRngState(state, field).seed);
+    r.setState(state, field);
+    return r;
+  }
+
+  /**
+   * Continue from `state` in place, so every object already holding this stream (a Dropout module, a
+   * training loop's noise source) resumes without being rewired.
+   */
+  setState(state: RngState, field = 'rngState'): void {
+    checkRngState(state, field);
+    this.seedValue = state.seed;
+    this.prng = seedrandom.alea('', { state: { ...state.alea } });
+    this.spare = state.spare;
   }
 
   /** Uniform float in [0, 1). */
@@ -112,4 +169,13 @@ export function getSeed(): number {
 /** The global stream. Blocks that need randomness take an `Rng` argument and default to this one. */
 export function rng(): Rng {
   return globalRng;
+}
+
+/**
+ * Continue the global stream from a saved `rng().state()`, in place (blocks that captured `rng()` keep it), so
+ * a resumed session draws what the interrupted one would have drawn next.
+ */
+export function setGlobalRngState(state: RngState): void {
+  globalRng.setState(state, 'globalRng');
+  if (typeof state.seed === 'number') globalSeed = state.seed;
 }

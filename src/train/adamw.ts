@@ -32,6 +32,13 @@ export function validateAdamW(c: AdamWConfig, field = 'optimizer'): AdamWConfig 
   return c;
 }
 
+/** A non-trainable variable from `initial`, disposing `initial` (the variable keeps its own reference). */
+export function owned(initial: tf.Tensor): tf.Variable {
+  const v = tf.variable(initial, false);
+  initial.dispose();
+  return v;
+}
+
 export class AdamW {
   /** Number of updates applied so far (bias correction uses it). */
   step = 0;
@@ -70,7 +77,7 @@ export class AdamW {
   private moment(store: Map<string, tf.Variable>, name: string, p: tf.Variable): tf.Variable {
     let s = store.get(name);
     if (!s) {
-      s = tf.variable(tf.zerosLike(p), false);
+      s = owned(tf.zerosLike(p));
       store.set(name, s);
     }
     return s;
@@ -91,7 +98,7 @@ export class AdamW {
     for (const [key, t] of Object.entries(state.tensors)) {
       const store = key.startsWith('m.') ? this.m : key.startsWith('v.') ? this.v : null;
       if (!store) throw new Error(`AdamW.loadStateDict: unexpected key '${key}' (expected 'm.<param>' or 'v.<param>')`);
-      store.set(key.slice(2), tf.variable(t.clone(), false));
+      store.set(key.slice(2), owned(t.clone()));
     }
   }
 

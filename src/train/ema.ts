@@ -4,13 +4,14 @@
  */
 import { tf } from '../engine/tf';
 import { check } from '../config';
+import { owned } from './adamw';
 
 export class Ema {
   private readonly shadow = new Map<string, tf.Variable>();
 
   constructor(params: ReadonlyArray<readonly [string, tf.Variable]>, readonly decay = 0.999) {
     check.inRange('ema.decay', decay, 0, 1);
-    for (const [n, p] of params) this.shadow.set(n, tf.variable(p.clone(), false));
+    for (const [n, p] of params) this.shadow.set(n, owned(p.clone()));
   }
 
   /** shadow <- decay * shadow + (1 - decay) * param */

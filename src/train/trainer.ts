@@ -73,10 +73,10 @@ export interface Parameterised {
 }
 
 export class NonFiniteLossError extends Error {
-  constructor(readonly report: StepReport, readonly cause: string) {
+  constructor(readonly report: StepReport, readonly likelyCause: string) {
     super(
       `non-finite ${Number.isFinite(report.loss) ? 'gradient' : 'loss'} at step ${report.step}: loss=${report.loss}, ` +
-        `breakdown=${JSON.stringify(report.breakdown)}, gradNorm=${report.gradNorm}. Likely cause: ${cause}. ` +
+        `breakdown=${JSON.stringify(report.breakdown)}, gradNorm=${report.gradNorm}. Likely cause: ${likelyCause}. ` +
         'The weights are those of the last good step.',
     );
     this.name = 'NonFiniteLossError';

@@ -80,7 +80,7 @@ test('a non-finite loss stops training, names the step and term, and keeps the l
     assert.ok(e instanceof NonFiniteLossError);
     assert.equal(e.report.step, 3);
     assert.match(e.message, /step 3/);
-    assert.match(e.cause, /diffusion/);
+    assert.match(e.likelyCause, /diffusion/);
     return true;
   });
   assert.deepEqual(Array.from(model.weight.dataSync()), before);
@@ -134,5 +134,21 @@ test('AdamW state round trip continues identically; bad config names the field',
     return w;
   };
   assert.deepEqual(run(true), run(false));
+  p.dispose();
+});
+
+test('a trainer with EMA frees every tensor it made when disposed', () => {
+  const p = problem(11);
+  const model = new Linear(8, 2, { rng: new Rng(12) });
+  const before = tf.memory().numTensors;
+  const trainer = new Trainer(model, makeTrainConfig({ emaDecay: 0.9 }));
+  trainer.trainStep(mse(model, p.x, p.y));
+  const state = trainer.optimizer.stateDict();
+  const copies = Object.fromEntries(Object.entries(state.tensors).map(([k, t]) => [k, t.clone()]));
+  trainer.optimizer.loadStateDict({ step: state.step, tensors: copies });
+  tf.dispose(Object.values(copies));
+  trainer.dispose();
+  assert.equal(tf.memory().numTensors, before);
+  model.dispose();
   p.dispose();
 });

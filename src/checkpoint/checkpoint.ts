@@ -1,0 +1,316 @@
+/**
+ * Checkpoints: one safetensors file (src/checkpoint/safetensors.ts) holding everything a run needs to go on.
+ *
+ * Tensors, by name:
+ *   `<parameter>`              the model's weights under their dotted names (`transformer.layers.0.attn.wq.weight`),
+ *                              so the file reads like a PyTorch state dict
+ *   `optimizer.m.<parameter>`  AdamW's first moments    (only when a trainer is saved)
+ *   `optimizer.v.<parameter>`  AdamW's second moments   (idem)
+ *   `ema.<parameter>`          the EMA weights          (only when the trainer keeps an EMA)
+ * One file rather than weights and optimizer apart: a single atomic rename then publishes a consistent state,
+ * and a reader that wants only the weights filters out the two prefixes.
+ *
+ * `__metadata__` (strings only; JSON-encoded where structured):
+ *   format, format_version, package_version, created   what wrote the file, and when (ISO 8601)
+ *   config          the TransfusionConfig that rebuilds the architecture (house style 1)
+ *   train_config    the TrainConfig; trainer  { step, optimizerStep }; history  StepReport[]
+ *   rng             { global, modules: { <dropout path>: RngState }, named: { <name>: RngState } }
+ *   session         what drives training, when saved by one (src/checkpoint/session.ts: data position)
+ * plus any caller strings under their own keys.
+ */
+import { tf } from '../engine/tf';
+import { ShapeError } from '../config';
+import { Rng, rng as globalRng, type RngState } from '../engine/random';
+import { Module } from '../blocks/module';
+import { Dropout } from '../blocks/dropout';
+import { Transfusion } from '../model/transfusion';
+import { validateConfig, type TransfusionConfig } from '../model/config';
+import { Trainer, makeTrainConfig, type StepReport, type TrainConfig } from '../train/trainer';
+import { readSafetensors, tensorSource, toTensor, writeSafetensors, type TensorSource } from './safetensors';
+import { version as packageVersion } from '../../package.json';
+
+export const CHECKPOINT_FORMAT = 'transfusion-lab/checkpoint';
+/** Bumped when the layout changes in a way older readers would misread. */
+export const CHECKPOINT_VERSION = 1;
+
+const RESERVED_KEYS = ['format', 'format_version', 'package_version', 'created', 'config', 'train_config', 'trainer', 'history', 'rng', 'session'];
+const OPTIMIZER_PREFIX = 'optimizer.';
+const EMA_PREFIX = 'ema.';
+
+/** A checkpoint that cannot be used: names the file and the problem. */
+export class CheckpointError extends Error {
+  constructor(readonly file: string, readonly problem: string) {
+    super(`${file}: ${problem}`);
+    this.name = 'CheckpointError';
+  }
+}
+
+export interface SaveOptions {
+  readonly model: Transfusion;
+  /** Saves optimizer moments, EMA weights, step, history and the train config with the weights. */
+  readonly trainer?: Trainer;
+  /** Further streams to continue on restore, by name (e.g. the objective's noise source). */
+  readonly rngs?: Readonly<Record<string, Rng>>;
+  /** JSON-serialisable state of the loop that drives training (see session.ts). */
+  readonly session?: unknown;
+  /** Caller strings stored in `__metadata__` beside ours; may not reuse our keys. */
+  readonly metadata?: Readonly<Record<string, string>>;
+}
+
+export interface TrainerState {
+  readonly train: TrainConfig;
+  /** Optimiser steps the trainer had completed (the LR schedule's position). */
+  readonly step: number;
+  /** AdamW's own update count (bias correction). */
+  readonly optimizerStep: number;
+  readonly history: StepReport[];
+}
+
+export interface RngStates {
+  /** The global stream (`rng()`) when the file was written. */
+  readonly global: RngState;
+  /** Streams held inside the model (its Dropout modules), by module path. */
+  readonly modules: Record<string, RngState>;
+  /** Streams passed in `SaveOptions.rngs`. */
+  readonly named: Record<string, RngState>;
+}
+
+export interface CheckpointMetadata {
+  readonly formatVersion: number;
+  readonly packageVersion: string;
+  /** ISO 8601 time of writing. */
+  readonly created: string;
+  readonly config: TransfusionConfig;
+  readonly trainer: TrainerState | null;
+  readonly rng: RngStates;
+  readonly session: unknown;
+  /** Every `__metadata__` string that is not one of ours. */
+  readonly user: Record<string, string>;
+}
+
+export interface LoadedCheckpoint {
+  readonly path: string;
+  readonly config: TransfusionConfig;
+  /** Every tensor of the file by name, as tfjs tensors the caller owns (`tf.dispose(Object.values(tensors))`). */
+  readonly tensors: Record<string, tf.Tensor>;
+  readonly metadata: CheckpointMetadata;
+}
+
+export interface Restored {
+  readonly model: Transfusion;
+  /** Null when the checkpoint was saved without a trainer. */
+  readonly trainer: Trainer | null;
+  /** The streams saved under `SaveOptions.rngs`, continuing where they stopped. */
+  readonly rngs: Record<string, Rng>;
+  readonly metadata: CheckpointMetadata;
+}
+
+/** The random streams inside a module tree (Dropout masks), by dotted module path. */
+export function moduleStreams(root: Module, prefix = ''): [string, Rng][] {
+  const out: [string, Rng][] = [];
+  for (const [name, child] of root.namedChildren()) {
+    const path = prefix + name;
+    // Dropout keeps its stream private; bracket access reads it without widening Dropout's public API.
+    if (child instanceof Dropout) out.push([path, child['rng']]);
+    out.push(...moduleStreams(child, `${path}.`));
+  }
+  return out;
+}
+
+/** Fails naming `field` unless `value` survives JSON unchanged (a built block in a config slot does not). */
+function checkPlainJson(value: unknown, field: string): void {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value)) throw new Error(`saveCheckpoint: ${field} is ${value}, which JSON cannot hold`);
+    return;
+  }
+  if (Array.isArray(value)) return value.forEach((v, i) => checkPlainJson(v, `${field}[${i}]`));
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) checkPlainJson(v, `${field}.${k}`);
+    return;
+  }
+  throw new Error(`saveCheckpoint: ${field} is ${typeof value === 'object' ? `a ${value?.constructor?.name ?? 'non-plain'} instance` : typeof value}; ` +
+    'a checkpoint stores plain-data configs only (pass the block\'s config rather than a built block)');
+}
+
+/** Write a checkpoint to `path` atomically: an interrupted save leaves the previous file intact. */
+export function saveCheckpoint(path: string, options: SaveOptions): void {
+  const { model, trainer } = options;
+  const params = model.namedParameters();
+  const tensors: Record<string, TensorSource> = {};
+  for (const [name, v] of params) {
+    if (name.startsWith(OPTIMIZER_PREFIX) || name.startsWith(EMA_PREFIX)) {
+      throw new Error(`saveCheckpoint: parameter '${name}' starts with a prefix reserved for optimizer/EMA state ('${OPTIMIZER_PREFIX}', '${EMA_PREFIX}')`);
+    }
+    tensors[name] = tensorSource(v, name);
+  }
+  checkPlainJson(model.config, 'config');
+  const metadata: Record<string, string> = {};
+  for (const [k, v] of Object.entries(options.metadata ?? {})) {
+    if (RESERVED_KEYS.includes(k)) throw new Error(`saveCheckpoint: metadata key '${k}' is reserved; reserved keys: ${RESERVED_KEYS.join(', ')}`);
+    metadata[k] = v;
+  }
+  metadata.format = CHECKPOINT_FORMAT;
+  metadata.format_version = String(CHECKPOINT_VERSION);
+  metadata.package_version = packageVersion;
+  metadata.created = new Date().toISOString();
+  metadata.config = JSON.stringify(model.config);
+  if (trainer) {
+    checkPlainJson(trainer.config, 'train_config');
+    const state = trainer.optimizer.stateDict();
+    for (const [key, t] of Object.entries(state.tensors)) tensors[OPTIMIZER_PREFIX + key] = tensorSource(t, OPTIMIZER_PREFIX + key);
+    for (const [key, t] of Object.entries(trainer.ema?.stateDict() ?? {})) tensors[EMA_PREFIX + key] = tensorSource(t, EMA_PREFIX + key);
+    metadata.train_config = JSON.stringify(trainer.config);
+    metadata.trainer = JSON.stringify({ step: trainer.step, optimizerStep: state.step });
+    metadata.history = JSON.stringify(trainer.history);
+  }
+  const rng: RngStates = {
+    global: globalRng().state(),
+    modules: Object.fromEntries(moduleStreams(model.net).map(([p, r]) => [p, r.state()])),
+    named: Object.fromEntries(Object.entries(options.rngs ?? {}).map(([n, r]) => [n, r.state()])),
+  };
+  metadata.rng = JSON.stringify(rng);
+  if (options.session !== undefined) {
+    checkPlainJson(options.session, 'session');
+    metadata.session = JSON.stringify(options.session);
+  }
+  writeSafetensors(path, tensors, metadata);
+}
+
+function parseMetadata(path: string, raw: Record<string, string>): CheckpointMetadata {
+  const fail = (problem: string) => new CheckpointError(path, problem);
+  if (raw.format !== CHECKPOINT_FORMAT) {
+    throw fail(`not a transfusion-lab checkpoint (__metadata__.format is ${JSON.stringify(raw.format)}, expected '${CHECKPOINT_FORMAT}'); readSafetensors reads any safetensors file`);
+  }
+  const formatVersion = Number(raw.format_version);
+  if (!Number.isInteger(formatVersion) || formatVersion < 1) throw fail(`__metadata__.format_version is ${JSON.stringify(raw.format_version)}; expected an integer >= 1`);
+  if (formatVersion > CHECKPOINT_VERSION) {
+    throw fail(`written in checkpoint format ${formatVersion} by transfusion-lab ${raw.package_version}; this build (${packageVersion}) reads up to format ${CHECKPOINT_VERSION}`);
+  }
+  const json = <T>(key: string): T => {
+    if (raw[key] === undefined) throw fail(`__metadata__.${key} is missing`);
+    try {
+      return JSON.parse(raw[key]) as T;
+    } catch (e) {
+      throw fail(`__metadata__.${key} is not valid JSON (${(e as Error).message})`);
+    }
+  };
+  let config: TransfusionConfig;
+  try {
+    config = validateConfig(json<TransfusionConfig>('config'));
+  } catch (e) {
+    throw e instanceof CheckpointError ? e : fail(`__metadata__.config is not a valid TransfusionConfig: ${(e as Error).message}`);
+  }
+  let trainer: TrainerState | null = null;
+  if (raw.trainer !== undefined) {
+    const { step, optimizerStep } = json<{ step: number; optimizerStep: number }>('trainer');
+    if (!Number.isInteger(step) || step < 0 || !Number.isInteger(optimizerStep) || optimizerStep < 0) {
+      throw fail(`__metadata__.trainer is ${raw.trainer}; expected { step, optimizerStep } integers >= 0`);
+    }
+    let train: TrainConfig;
+    try {
+      train = makeTrainConfig(json<TrainConfig>('train_config'));
+    } catch (e) {
+      throw e instanceof CheckpointError ? e : fail(`__metadata__.train_config is not a valid TrainConfig: ${(e as Error).message}`);
+    }
+    const history = json<StepReport[]>('history');
+    if (!Array.isArray(history)) throw fail('__metadata__.history is not an array of step reports');
+    trainer = { train, step, optimizerStep, history };
+  }
+  const rng = json<RngStates>('rng');
+  if (typeof rng !== 'object' || rng === null || typeof rng.modules !== 'object' || typeof rng.named !== 'object') {
+    throw fail('__metadata__.rng is not { global, modules, named }');
+  }
+  const user = Object.fromEntries(Object.entries(raw).filter(([k]) => !RESERVED_KEYS.includes(k)));
+  return {
+    formatVersion,
+    packageVersion: raw.package_version ?? 'unknown',
+    created: raw.created ?? 'unknown',
+    config,
+    trainer,
+    rng,
+    session: raw.session === undefined ? null : json<unknown>('session'),
+    user,
+  };
+}
+
+/** Read a checkpoint: its config, every tensor (as tfjs tensors the caller disposes) and its metadata. */
+export function loadCheckpoint(path: string): LoadedCheckpoint {
+  const contents = readSafetensors(path);
+  const metadata = parseMetadata(path, contents.metadata);
+  const tensors: Record<string, tf.Tensor> = {};
+  try {
+    for (const [name, host] of Object.entries(contents.tensors)) tensors[name] = toTensor(host, name, path);
+  } catch (e) {
+    tf.dispose(Object.values(tensors));
+    throw e;
+  }
+  return { path, config: metadata.config, tensors, metadata };
+}
+
+/** `tensors[name]` with the shape and dtype of `like`, or an error naming the tensor, expected and received. */
+function take(path: string, tensors: Record<string, tf.Tensor>, name: string, like: tf.Tensor, used: Set<string>): tf.Tensor {
+  const t = tensors[name];
+  if (!t) throw new CheckpointError(path, `tensor '${name}' is missing (expected shape [${like.shape.join(', ')}])`);
+  if (t.shape.length !== like.shape.length || t.shape.some((d, i) => d !== like.shape[i])) {
+    throw new ShapeError(`${path}: tensor '${name}'`, `[${like.shape.join(', ')}]`, t.shape);
+  }
+  if (t.dtype !== like.dtype) throw new CheckpointError(path, `tensor '${name}' is ${t.dtype}, the model expects ${like.dtype}`);
+  used.add(name);
+  return t;
+}
+
+/**
+ * A fresh Transfusion built from the saved config with the saved weights, and (when one was saved) a Trainer
+ * with its optimizer moments, EMA weights, step and history; Dropout streams continue where they stopped.
+ * The global stream is left alone (a load has no hidden effect on other code); TrainingRun.resume restores it.
+ */
+export function restore(path: string): Restored {
+  const { metadata, tensors } = loadCheckpoint(path);
+  let model: Transfusion | null = null;
+  let trainer: Trainer | null = null;
+  try {
+    // The initial weights are overwritten at once; a private stream keeps building them from advancing rng().
+    model = new Transfusion(metadata.config, new Rng('checkpoint/restore'));
+    const used = new Set<string>();
+    const params = model.namedParameters();
+    const weights = Object.fromEntries(params.map(([name, v]) => [name, take(path, tensors, name, v, used)]));
+    const moments: Record<string, tf.Tensor> = {};
+    let ema: Record<string, tf.Tensor> = {};
+    if (metadata.trainer) {
+      for (const [name, v] of params) {
+        // AdamW makes a parameter's moments at its first update, so a parameter never updated has none.
+        if (!v.trainable || !(`${OPTIMIZER_PREFIX}m.${name}` in tensors)) continue;
+        for (const m of ['m', 'v']) moments[`${m}.${name}`] = take(path, tensors, `${OPTIMIZER_PREFIX}${m}.${name}`, v, used);
+      }
+      if (metadata.trainer.train.emaDecay > 0) ema = Object.fromEntries(params.map(([name, v]) => [name, take(path, tensors, EMA_PREFIX + name, v, used)]));
+    }
+    const unexpected = Object.keys(tensors).filter((n) => !used.has(n));
+    if (unexpected.length) {
+      const more = unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : '';
+      throw new CheckpointError(path, `tensors this config has no place for: ${unexpected.slice(0, 5).join(', ')}${more}`);
+    }
+    model.net.loadStateDict(weights);
+    if (metadata.trainer) {
+      trainer = new Trainer(model, metadata.trainer.train);
+      trainer.optimizer.loadStateDict({ step: metadata.trainer.optimizerStep, tensors: moments });
+      trainer.ema?.loadStateDict(ema);
+      trainer.step = metadata.trainer.step;
+      trainer.history.push(...metadata.trainer.history);
+    }
+    const streams = new Map(moduleStreams(model.net));
+    for (const [p, state] of Object.entries(metadata.rng.modules)) {
+      const stream = streams.get(p);
+      if (!stream) throw new CheckpointError(path, `__metadata__.rng.modules has a stream for '${p}', which is not a Dropout module of this model`);
+      stream.setState(state, `rng.modules.${p}`);
+    }
+  } catch (e) {
+    trainer?.dispose();
+    model?.dispose();
+    throw e;
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+  const rngs = Object.fromEntries(Object.entries(metadata.rng.named).map(([n, s]) => [n, Rng.fromState(s, `rng.named.${n}`)]));
+  return { model, trainer, rngs, metadata };
+}
