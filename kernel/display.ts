@@ -1,0 +1,75 @@
+/**
+ * What a value looks like in a notebook, and the hook through which the lab's `display()` reaches the kernel.
+ *
+ * A cell's last value becomes an `execute_result`: objects with `toMimeBundle()` (src/viz/mime.ts) give
+ * their own bundle, tensors their values, anything else its `util.inspect` text, like a REPL. Jupyter asks
+ * every bundle for a text/plain member (it is what a terminal, a diff or nbconvert's text export shows), so
+ * one is added when a bundle has none.
+ */
+import { inspect } from 'node:util';
+import { tf } from '../src/engine/tf';
+import { hasMimeBundle, MimeBundle } from '../src/viz/mime';
+import { DisplayContent } from './protocol';
+
+/** Options of the hook's `display()`; `update` replaces the output that an earlier call gave `displayId`. */
+export interface DisplayOptions {
+  readonly displayId?: string;
+  readonly update?: boolean;
+}
+
+/** The object the kernel publishes at `globalThis[Symbol.for('transfusion.kernel')]`. */
+export interface KernelHook {
+  display(bundle: MimeBundle, opts?: DisplayOptions): void;
+}
+
+export const KERNEL_HOOK = Symbol.for('transfusion.kernel');
+
+/** Where displayed content goes: the outputs of the cell that ran last (as ipykernel does for late output). */
+export type DisplaySink = (content: DisplayContent, update: boolean) => void;
+
+/** A bundle's data as Jupyter JSON: byte arrays (an encoded PNG, say) become the base64 text Jupyter expects. */
+function jupyterData(data: MimeBundle['data']): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [mime, value] of Object.entries(data)) out[mime] = value instanceof Uint8Array ? Buffer.from(value).toString('base64') : value;
+  return out;
+}
+
+function plainText(value: unknown): string {
+  if (value instanceof tf.Tensor) return value.isDisposed ? `Tensor (disposed) shape=[${value.shape.join(', ')}] dtype=${value.dtype}` : value.toString();
+  return inspect(value);
+}
+
+/**
+ * The display content of a bundle. A missing text/plain says what the rich output is, `<Plot: text/html>`:
+ * inspecting the object instead would dump its data arrays into every text view.
+ */
+export function contentOf(bundle: MimeBundle, label: string, displayId?: string): DisplayContent {
+  const data = jupyterData(bundle.data);
+  if (!('text/plain' in data)) data['text/plain'] = `<${label}: ${Object.keys(data).join(', ')}>`;
+  return { data, metadata: { ...(bundle.metadata ?? {}) }, transient: displayId === undefined ? {} : { display_id: displayId } };
+}
+
+/** The `execute_result` content of a cell's last value. */
+export function resultOf(value: unknown): DisplayContent {
+  if (hasMimeBundle(value)) return contentOf(value.toMimeBundle(), value.constructor?.name || 'object');
+  return { data: { 'text/plain': plainText(value) }, metadata: {}, transient: {} };
+}
+
+/**
+ * Publish the hook. `sink()` returns where output goes now, or null before the first cell ran (there is no
+ * cell to show it in then, so `display()` says so rather than dropping the output).
+ */
+export function installDisplayHook(sink: () => DisplaySink | null): KernelHook {
+  const hook: KernelHook = {
+    display(bundle: MimeBundle, opts: DisplayOptions = {}): void {
+      if (opts.update && opts.displayId === undefined) {
+        throw new Error('display(bundle, { update: true }) needs opts.displayId: the id of the output to replace');
+      }
+      const write = sink();
+      if (!write) throw new Error('display() was called before any cell ran: there is no output area to show it in');
+      write(contentOf(bundle, 'display', opts.displayId), opts.update ?? false);
+    },
+  };
+  (globalThis as { [KERNEL_HOOK]?: KernelHook })[KERNEL_HOOK] = hook;
+  return hook;
+}

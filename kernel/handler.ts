@@ -1,0 +1,221 @@
+/**
+ * Runs cells: tslab's executor (compiler + vm) does the work; this handler adds what the lab's notebooks
+ * need from the protocol and tslab leaves out:
+ * - the last value becomes an `execute_result` with a MIME bundle (tslab prints it as text on stdout);
+ * - errors become `error` messages with name, value and traceback (tslab writes them on stderr);
+ * - the interrupt flag (src/engine/interrupt.ts) is lowered when each cell starts, and a cell that ends with
+ *   it raised is reported as interrupted, so the cells queued behind it are aborted as in ipykernel;
+ * - cells queued behind a failed cell are aborted exactly, not by tslab's 200 ms timer;
+ * - `kernel_info_reply` and `shutdown_reply` carry `status: 'ok'`, and `is_complete` can answer `invalid`.
+ * Inspection and completion are tslab's, inherited unchanged.
+ */
+import { format, TextDecoder } from 'node:util';
+import * as ts from '@tslab/typescript-for-tslab';
+import * as tslabJupyter from 'tslab/dist/jupyter';
+import { JupyterHandlerImpl } from 'tslab/dist/jupyter';
+import { ConsoleInterface, Executor } from 'tslab/dist/executor';
+import { clearInterrupt, interruptRequested } from '../src/engine/interrupt';
+import { DisplaySink, resultOf } from './display';
+import { History } from './history';
+import { DisplayContent, ErrorContent, ExecuteReply, ExecuteRequest } from './protocol';
+
+/** The outputs of one execute request, bound by the server to that request's parent header. */
+export interface CellOutputs {
+  input(code: string, executionCount: number): void;
+  stream(name: 'stdout' | 'stderr', text: string): void;
+  display: DisplaySink;
+  result(executionCount: number, content: DisplayContent): void;
+  error(content: ErrorContent): void;
+}
+
+/** Who the kernel is, for `kernel_info_reply`. */
+export interface KernelIdentity {
+  readonly version: string;
+  readonly banner: string;
+}
+
+const NOTHING = Symbol('nothing');
+
+/**
+ * The executor's console. tslab's executor reports a cell's last value with `log(value)` and failures
+ * with `error(...)`: one argument for a thrown value, a format string and four values for each compiler
+ * diagnostic. Capturing them here, instead of letting them reach stdout, is what turns them into protocol
+ * messages.
+ */
+export class CellConsole implements ConsoleInterface {
+  private value: unknown = NOTHING;
+  private errors: unknown[][] = [];
+
+  log(value?: unknown): void {
+    this.value = value;
+  }
+
+  error(...args: unknown[]): void {
+    this.errors.push(args);
+  }
+
+  /** What the cell that just ran reported; resets for the next cell. */
+  take(): { value: unknown; errors: unknown[][] } {
+    const taken = { value: this.value, errors: this.errors };
+    this.value = NOTHING;
+    this.errors = [];
+    return taken;
+  }
+}
+
+/** A cell that ended with an interrupt requested (the kernel's SIGINT, or requestInterrupt() in code). */
+export const INTERRUPTED: ErrorContent = {
+  ename: 'Interrupted',
+  evalue: 'the cell ended after an interrupt request; its variables keep the state it reached',
+  traceback: ['Interrupted: the cell ended after an interrupt request; its variables keep the state it reached.'],
+};
+
+/**
+ * The stack of an error thrown by a cell, without the frames below the cell (Node's vm, tslab, this
+ * kernel): they are the same for every cell and say nothing about the user's code.
+ */
+export function cellTraceback(e: Error): string[] {
+  const lines = (e.stack ?? `${e.name}: ${e.message}`).split('\n');
+  const below = lines.findIndex((l) => /^\s+at .*\(node:vm:/.test(l));
+  return below < 0 ? lines : lines.slice(0, below);
+}
+
+/** One `error` message from what the executor reported for a failed cell. */
+export function errorContent(reports: readonly unknown[][]): ErrorContent {
+  const thrown = reports.find((args) => args.length === 1);
+  if (thrown) {
+    const e = thrown[0];
+    if (e instanceof Error) return { ename: e.name, evalue: e.message, traceback: cellTraceback(e) };
+    return { ename: 'Uncaught', evalue: format('%O', e), traceback: [`Uncaught ${format('%O', e)}`] };
+  }
+  const lines = reports.map((args) => format(...args));
+  if (lines.length === 0) return { ename: 'Error', evalue: 'the cell failed without a message', traceback: [] };
+  // Compiler diagnostics, "line:column - message": the cell never ran.
+  return { ename: 'TSError', evalue: lines[0], traceback: lines };
+}
+
+/** `invalid` for code that no amount of further typing completes: a syntax error before its end. */
+export function isInvalid(code: string): boolean {
+  // As a module, like tslab compiles cells, so a top-level `await` parses.
+  const out = ts.transpileModule(`export {};\n${code}`, { fileName: 'cell.ts', reportDiagnostics: true, compilerOptions: { target: ts.ScriptTarget.ES2022 } });
+  return (out.diagnostics ?? []).length > 0;
+}
+
+function streamWriter(out: CellOutputs, name: 'stdout' | 'stderr'): typeof process.stdout.write {
+  // One decoder per stream, in streaming mode, so a UTF-8 character split across two writes survives.
+  const decoder = new TextDecoder();
+  return ((chunk: string | Uint8Array, ...rest: unknown[]): boolean => {
+    out.stream(name, typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true }));
+    const done = rest.find((r): r is () => void => typeof r === 'function');
+    if (done) done();
+    return true;
+  }) as typeof process.stdout.write;
+}
+
+type Outcome = { readonly error: ErrorContent } | { readonly result: DisplayContent | null };
+
+export class LabHandler extends JupyterHandlerImpl {
+  readonly history = new History();
+  private count = 0;
+  /** Bumped by each failing cell; a request queued under an older generation is aborted when its turn comes. */
+  private generation = 0;
+  private queue: Promise<unknown> = Promise.resolve();
+  private current: CellOutputs | null = null;
+
+  constructor(
+    private readonly cells: Executor,
+    private readonly console: CellConsole,
+    private readonly identity: KernelIdentity,
+  ) {
+    super(cells, false);
+  }
+
+  /** Where `display()` writes now: the outputs of the cell that ran last, or null before the first one. */
+  displaySink(): DisplaySink | null {
+    return this.current?.display ?? null;
+  }
+
+  override handleKernel(): ReturnType<JupyterHandlerImpl['handleKernel']> & { status: 'ok' } {
+    const base = super.handleKernel();
+    return {
+      ...base,
+      status: 'ok',
+      implementation: 'transfusion',
+      implementation_version: this.identity.version,
+      // tslab reports a fixed TypeScript 3.7.2; the compiler that checks cells is this one.
+      language_info: { ...base.language_info, version: ts.version },
+      banner: this.identity.banner,
+    };
+  }
+
+  override handleIsComplete(req: Parameters<JupyterHandlerImpl['handleIsComplete']>[0]): ReturnType<JupyterHandlerImpl['handleIsComplete']> {
+    const base = super.handleIsComplete(req);
+    return base.status === 'complete' && isInvalid(req.code) ? { status: 'invalid' } : base;
+  }
+
+  override handleShutdown(req: Parameters<JupyterHandlerImpl['handleShutdown']>[0]): ReturnType<JupyterHandlerImpl['handleShutdown']> & { status: 'ok' } {
+    return { status: 'ok', restart: req.restart };
+  }
+
+  /** Queue one execute request; cells run one at a time, in arrival order. */
+  execute(request: ExecuteRequest, out: CellOutputs): Promise<ExecuteReply> {
+    const generation = this.generation;
+    const reply = this.queue.then(() => this.run(request, out, generation));
+    // A reply that failed to send must not stall the requests queued behind it.
+    this.queue = reply.catch(() => undefined);
+    return reply;
+  }
+
+  private async run(request: ExecuteRequest, out: CellOutputs, generation: number): Promise<ExecuteReply> {
+    if (generation !== this.generation) return { status: 'aborted', execution_count: this.count };
+    const silent = request.silent ?? false;
+    if (!silent) out.input(request.code, ++this.count);
+    const count = this.count;
+    this.attach(out);
+    clearInterrupt();
+    const outcome = await this.outcome(request.code, silent, out);
+    if (request.store_history ?? !silent) {
+      const shown = 'result' in outcome && outcome.result ? String(outcome.result.data['text/plain']) : null;
+      this.history.record(count, request.code, shown);
+    }
+    let error = 'error' in outcome ? outcome.error : null;
+    if (!error && 'result' in outcome && outcome.result) {
+      try {
+        out.result(count, outcome.result);
+      } catch (e) {
+        // A bundle JSON cannot carry (a BigInt, a cycle) fails the cell rather than vanishing.
+        error = errorContent([[e]]);
+      }
+    }
+    if (error) {
+      out.error(error);
+      if (!silent && (request.stop_on_error ?? true)) this.generation++;
+      return { status: 'error', execution_count: count, ...error };
+    }
+    return { status: 'ok', execution_count: count, user_expressions: {}, payload: [] };
+  }
+
+  private async outcome(code: string, silent: boolean, out: CellOutputs): Promise<Outcome> {
+    try {
+      const ok = await this.cells.execute(code);
+      const { value, errors } = this.console.take();
+      if (!ok) return { error: errorContent(errors) };
+      // A `//%module` cell reports its diagnostics but still succeeds (tslab registers the module anyway).
+      for (const args of errors) out.stream('stderr', `${format(...args)}\n`);
+      if (interruptRequested()) return { error: INTERRUPTED };
+      return { result: value === NOTHING || silent ? null : resultOf(value) };
+    } catch (e) {
+      this.console.take();
+      return { error: errorContent([[e]]) };
+    }
+  }
+
+  /** Route the process's output to this cell until the next one starts, as ipykernel does for late output. */
+  private attach(out: CellOutputs): void {
+    this.current = out;
+    process.stdout.write = streamWriter(out, 'stdout');
+    process.stderr.write = streamWriter(out, 'stderr');
+    // tslab's own `display` API (import { display } from 'tslab') writes through this variable.
+    (tslabJupyter as { lastWriteDisplayData: DisplaySink }).lastWriteDisplayData = out.display;
+  }
+}

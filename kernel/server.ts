@@ -1,0 +1,131 @@
+/**
+ * The kernel's ZeroMQ server: tslab's ZmqServer binds the five sockets from the connection file, echoes
+ * heartbeats and feeds shell and control messages to `handleShellMessage`; this subclass replaces that one
+ * method, so every request gets the reply type and fields the protocol requires:
+ * - `comm_info_request` gets a `comm_info_reply` (tslab answers with a `complete_reply`);
+ * - `history_request` (ignored by tslab) gets the kernel's history;
+ * - `execute_request` publishes `execute_input`, then the cell's streams, displays with full bundles,
+ *   metadata and display ids, its `execute_result` or `error`, then the reply;
+ * - `interrupt_request` (interrupt_mode 'message') interrupts like SIGINT does;
+ * - a request whose handler throws gets an error reply instead of silence.
+ */
+import type * as zmq from 'zeromq';
+import { ZmqServer } from 'tslab/dist/jupyter';
+import { CellOutputs, errorContent, LabHandler } from './handler';
+import { ExecuteRequest, HistoryRequest } from './protocol';
+import { MessageFactory, WireMessage } from './wire';
+
+const SHUTDOWN_FLUSH_MS = 300;
+
+type Request<M extends keyof LabHandler> = LabHandler[M] extends (req: infer R, ...rest: never[]) => unknown ? R : never;
+
+/** A request's content in its protocol shape: the sender is authenticated by the connection key, so trusted. */
+function body<T>(msg: WireMessage): T {
+  return msg.content as unknown as T;
+}
+
+export class LabServer extends ZmqServer {
+  private readonly messages = new MessageFactory();
+
+  constructor(
+    private readonly lab: LabHandler,
+    configPath: string,
+    /** What an `interrupt_request` does: the same as the kernel's SIGINT handler. */
+    private readonly onInterrupt: () => void,
+    /** The kernel's own log (Jupyter's server log), not a cell's output. */
+    private readonly log: (line: string) => void,
+  ) {
+    super(lab, configPath);
+  }
+
+  override async handleShellMessage(sock: zmq.Router, ...frames: Buffer[]): Promise<void> {
+    let msg: WireMessage;
+    try {
+      msg = WireMessage.parse(frames, this.connInfo.key);
+    } catch (e) {
+      this.log(`transfusion kernel: dropped a message: ${(e as Error).message}`);
+      return;
+    }
+    this.publish(msg, 'status', { execution_state: 'busy' });
+    let shutdown = false;
+    try {
+      shutdown = await this.dispatch(sock, msg);
+    } catch (e) {
+      this.log(`transfusion kernel: ${msg.type} failed: ${(e as Error).stack ?? String(e)}`);
+      await this.reply(sock, msg, msg.type.replace(/_request$/, '_reply'), { status: 'error', ...errorContent([[e]]) });
+    } finally {
+      this.publish(msg, 'status', { execution_state: 'idle' });
+    }
+    if (shutdown) {
+      this.close();
+      // A cell may have left timers or servers running, and a kernel told to shut down must not linger; the
+      // delay lets ZeroMQ's I/O thread put the replies on the wire first.
+      setTimeout(() => process.exit(0), SHUTDOWN_FLUSH_MS).unref();
+    }
+  }
+
+  /** Answer one request; true when it was a shutdown. */
+  private async dispatch(sock: zmq.Router, msg: WireMessage): Promise<boolean> {
+    const lab = this.lab;
+    switch (msg.type) {
+      case 'kernel_info_request':
+        await this.reply(sock, msg, 'kernel_info_reply', lab.handleKernel());
+        return false;
+      case 'execute_request':
+        await this.reply(sock, msg, 'execute_reply', await lab.execute(body<ExecuteRequest>(msg), this.outputs(msg)));
+        return false;
+      case 'is_complete_request':
+        await this.reply(sock, msg, 'is_complete_reply', lab.handleIsComplete(body<Request<'handleIsComplete'>>(msg)));
+        return false;
+      case 'inspect_request':
+        await this.reply(sock, msg, 'inspect_reply', lab.handleInspect(body<Request<'handleInspect'>>(msg)));
+        return false;
+      case 'complete_request':
+        await this.reply(sock, msg, 'complete_reply', lab.handleComplete(body<Request<'handleComplete'>>(msg)));
+        return false;
+      case 'history_request':
+        await this.reply(sock, msg, 'history_reply', { status: 'ok', history: lab.history.query(body<HistoryRequest>(msg)) });
+        return false;
+      case 'comm_info_request':
+        // The lab opens no comms (widgets); the reply says so in the protocol's own terms.
+        await this.reply(sock, msg, 'comm_info_reply', { status: 'ok', comms: {} });
+        return false;
+      case 'interrupt_request':
+        this.onInterrupt();
+        await this.reply(sock, msg, 'interrupt_reply', { status: 'ok' });
+        return false;
+      case 'shutdown_request': {
+        const content = lab.handleShutdown(body<Request<'handleShutdown'>>(msg));
+        await this.reply(sock, msg, 'shutdown_reply', content);
+        // Protocol 5.4 also broadcasts it, so every client learns the kernel is going away.
+        this.publish(msg, 'shutdown_reply', content);
+        return true;
+      }
+      default:
+        this.log(`transfusion kernel: ignored unsupported message type ${msg.type}`);
+        return false;
+    }
+  }
+
+  /** The outputs of one execute request, each published with that request as parent. */
+  private outputs(parent: WireMessage): CellOutputs {
+    return {
+      input: (code, executionCount) => this.publish(parent, 'execute_input', { code, execution_count: executionCount }),
+      stream: (name, text) => this.publish(parent, 'stream', { name, text }),
+      display: (content, update) => this.publish(parent, update ? 'update_display_data' : 'display_data', content),
+      result: (executionCount, content) => this.publish(parent, 'execute_result', { execution_count: executionCount, ...content }),
+      error: (content) => this.publish(parent, 'error', content),
+    };
+  }
+
+  private reply(sock: zmq.Router, parent: WireMessage, msgType: string, content: object): Promise<void> {
+    const frames = this.messages.make(parent, msgType, content as Record<string, unknown>).encode(this.connInfo.key);
+    return sock.send(frames).catch((e: Error) => this.log(`transfusion kernel: could not send ${msgType}: ${e.message}`));
+  }
+
+  /** IOPub messages carry their type as the topic, as ipykernel's do, so a client can subscribe by type. */
+  private publish(parent: WireMessage, msgType: string, content: object): void {
+    const frames = this.messages.make(parent, msgType, content as Record<string, unknown>, [Buffer.from(msgType)]).encode(this.connInfo.key);
+    this.iopub.send(frames).catch((e: Error) => this.log(`transfusion kernel: could not publish ${msgType}: ${e.message}`));
+  }
+}

@@ -1,0 +1,47 @@
+/**
+ * Executes every notebook headless in the `transfusion` kernel (scripts/run-notebooks.py, nbclient) at the
+ * CI size and checks that each one ran and that its promised outputs are present.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const ROOT = join(__dirname, '..', '..', '..');
+const PYTHON = '/usr/bin/python3';
+
+interface Output { output_type: string; data?: Record<string, unknown>; text?: string | string[]; name?: string }
+interface Cell { cell_type: string; outputs?: Output[] }
+
+function executed(name: string): Cell[] {
+  return JSON.parse(readFileSync(join(ROOT, 'out', name), 'utf8')).cells as Cell[];
+}
+
+function mimeTypes(cells: Cell[]): Set<string> {
+  const seen = new Set<string>();
+  for (const c of cells) for (const o of c.outputs ?? []) for (const k of Object.keys(o.data ?? {})) seen.add(k);
+  return seen;
+}
+
+test('every notebook executes headless in the transfusion kernel', { timeout: 25 * 60_000 }, () => {
+  const install = spawnSync(process.execPath, [join(ROOT, 'dist', 'kernel', 'install.js')], { encoding: 'utf8' });
+  assert.equal(install.status, 0, `kernel install failed: ${install.stderr}${install.stdout}`);
+  const notebooks = readdirSync(join(ROOT, 'notebooks')).filter((f) => f.endsWith('.ipynb')).sort();
+  assert.ok(notebooks.length > 0, 'no notebooks under notebooks/');
+  const run = spawnSync(PYTHON, [join(ROOT, 'scripts', 'run-notebooks.py')], {
+    encoding: 'utf8',
+    env: { ...process.env, TRANSFUSION_SIZE: process.env.TRANSFUSION_SIZE ?? 'ci' },
+  });
+  process.stdout.write(run.stdout);
+  assert.equal(run.status, 0, `notebook run failed:\n${run.stderr}\n${run.stdout}`);
+});
+
+test('00-engine shows the engine line, a plotly chart, an image and a table', () => {
+  const cells = executed('00-engine.ipynb');
+  const mimes = mimeTypes(cells);
+  for (const m of ['application/vnd.plotly.v1+json', 'image/png', 'text/html']) assert.ok(mimes.has(m), `no ${m} output`);
+  const text = JSON.stringify(cells);
+  assert.match(text, /engine: \w+ on /, 'the engine line is missing');
+  assert.match(text, /<table/, 'the arquero table is missing');
+});
