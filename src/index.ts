@@ -44,4 +44,6 @@ export * from './model/objective';
 export * from './model/transfusion';
 export * from './generate/index';
 export * from './checkpoint/index';
+export * from './latents/index';
+export * from './baseline/index';
 export * from './viz/index';

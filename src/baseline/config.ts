@@ -1,0 +1,126 @@
+/**
+ * The config of the discrete-token baseline (Chameleon, Chameleon Team 2024; the comparison of Transfusion
+ * Tab 3): images become VQ codes appended to the text vocabulary, and one transformer is trained with the LM
+ * loss alone. It mirrors TransfusionConfig (`net.transformer`, `net.tieEmbeddings`, `net.maxPositions`,
+ * `sequence`), so a comparison changes only how images enter the model; `baselineConfigFrom` copies those
+ * fields from a Transfusion config.
+ */
+import { check, ConfigError, mergeConfig, type DeepPartial } from '../config';
+import { resolveTransformerConfig, type TransformerConfig } from '../blocks/transformer';
+import { DEFAULT_VQ } from '../blocks/autoencoder-config';
+import { DEFAULT_SEQUENCE_CONFIG, validateSequenceConfig, type SequenceConfig } from '../data/sequence';
+import { VOCAB_SIZE } from '../data/tokenizer';
+import { DEFAULT_NET, PRESETS, resolveConfig, type TransfusionConfig } from '../model/config';
+
+export interface BaselineNetConfig {
+  /** Text vocabulary (default 262, the byte tokenizer's); image code k is token `textVocab + k`. */
+  readonly textVocab: number;
+  /** VQ codebook size K (default 256, DEFAULT_VQ's): the image vocabulary, token ids textVocab .. textVocab + K - 1. */
+  readonly codebookSize: number;
+  /**
+   * The code grid of one image, h x w tokens in row-major order (default 8 x 8 = 64 codes: the positions the
+   * default Transfusion gives an image, 16 x 16 latents in 2 x 2 patches).
+   */
+  readonly grid: { readonly height: number; readonly width: number };
+  /** The backbone, the same block as Transfusion's (default: DEFAULT_NET.transformer). */
+  readonly transformer: TransformerConfig;
+  /** Share the LM head with the token embedding (default false, as Transfusion's default). */
+  readonly tieEmbeddings: boolean;
+  /** Longest sequence the positions allow (default 4096, as Transfusion's). */
+  readonly maxPositions: number;
+}
+
+export interface BaselineConfig {
+  readonly net: BaselineNetConfig;
+  /**
+   * How pairs become rows (default DEFAULT_SEQUENCE_CONFIG: 80/20 caption/image order and caption dropout, as
+   * Transfusion's); `patchesPerImage` is the code grid's h * w and is overwritten on resolve.
+   */
+  readonly sequence: SequenceConfig;
+}
+
+export const DEFAULT_BASELINE_NET: BaselineNetConfig = {
+  textVocab: VOCAB_SIZE,
+  codebookSize: DEFAULT_VQ.codebookSize,
+  grid: { height: 8, width: 8 },
+  transformer: DEFAULT_NET.transformer,
+  tieEmbeddings: DEFAULT_NET.tieEmbeddings,
+  maxPositions: DEFAULT_NET.maxPositions,
+};
+
+export const DEFAULT_BASELINE: BaselineConfig = { net: DEFAULT_BASELINE_NET, sequence: DEFAULT_SEQUENCE_CONFIG };
+
+/**
+ * Named presets, each the discrete twin of the Transfusion preset of the same name: the same transformer and
+ * sequence length, and as many code positions per image as that preset has patches (`mnist`: 16 x 16 digits
+ * through a VQ with 2x downsampling -> 8 x 8 codes, Transfusion's 64 patches).
+ */
+export const BASELINE_PRESETS = {
+  tiny: {},
+  mnist: {
+    net: { transformer: PRESETS.mnist.net.transformer, grid: { height: 8, width: 8 } },
+    sequence: PRESETS.mnist.sequence,
+  },
+  small: {
+    net: { transformer: PRESETS.small.net.transformer },
+    sequence: PRESETS.small.sequence,
+  },
+} as const satisfies Record<string, DeepPartial<BaselineConfig>>;
+
+export type BaselinePresetName = keyof typeof BASELINE_PRESETS;
+
+/** Every token: text ids then K code ids. */
+export function vocabSize(net: Pick<BaselineNetConfig, 'textVocab' | 'codebookSize'>): number {
+  return net.textVocab + net.codebookSize;
+}
+
+/** Check every field (errors name `net.<field>` / `sequence.<field>`) and derive `sequence.patchesPerImage`. */
+export function validateBaselineConfig(c: BaselineConfig): BaselineConfig {
+  const n = c.net;
+  check.positiveInt('net.textVocab', n.textVocab);
+  check.positiveInt('net.codebookSize', n.codebookSize);
+  check.positiveInt('net.grid.height', n.grid.height);
+  check.positiveInt('net.grid.width', n.grid.width);
+  const transformer = resolveTransformerConfig(n.transformer, 'net.transformer');
+  check.oneOf('net.tieEmbeddings', n.tieEmbeddings, [true, false]);
+  check.positiveInt('net.maxPositions', n.maxPositions);
+  const sequence = validateSequenceConfig({ ...c.sequence, patchesPerImage: n.grid.height * n.grid.width });
+  if (sequence.length > n.maxPositions) {
+    throw new ConfigError('sequence.length', sequence.length, `at most net.maxPositions (${n.maxPositions})`);
+  }
+  return { net: { ...n, transformer }, sequence };
+}
+
+/** Merge `overrides` into a preset (or a full config) and validate, like Transfusion's `resolveConfig`. */
+export function resolveBaselineConfig(preset: BaselinePresetName | BaselineConfig = 'tiny', overrides: DeepPartial<BaselineConfig> = {}): BaselineConfig {
+  let base: BaselineConfig;
+  if (typeof preset === 'string') {
+    if (!(preset in BASELINE_PRESETS)) throw new ConfigError('preset', preset, Object.keys(BASELINE_PRESETS).map((k) => `'${k}'`).join(', '));
+    base = mergeConfig(DEFAULT_BASELINE, BASELINE_PRESETS[preset] as DeepPartial<BaselineConfig>, 'config');
+  } else {
+    base = preset;
+  }
+  return validateBaselineConfig(mergeConfig(base, overrides, 'config'));
+}
+
+/**
+ * The baseline twin of a Transfusion config: the same transformer, embeddings tie, position limit and sequence
+ * settings, and by default one code per Transfusion patch (grid = latent grid / patchSize), so both models see
+ * sequences of the same length. `overrides` then sets the codebook (and anything else).
+ */
+export function baselineConfigFrom(transfusion: TransfusionConfig, overrides: DeepPartial<BaselineConfig> = {}): BaselineConfig {
+  const t = resolveConfig(transfusion);
+  const k = t.net.patchSize;
+  const base: BaselineConfig = {
+    net: {
+      ...DEFAULT_BASELINE_NET,
+      textVocab: t.net.vocabSize,
+      grid: { height: t.net.latent.height / k, width: t.net.latent.width / k },
+      transformer: t.net.transformer,
+      tieEmbeddings: t.net.tieEmbeddings,
+      maxPositions: t.net.maxPositions,
+    },
+    sequence: t.sequence,
+  };
+  return resolveBaselineConfig(base, overrides);
+}
