@@ -5,13 +5,17 @@
  * Order, unless TRANSFUSION_BACKEND (or `initEngine({ backend })`) forces one:
  *   1. `tensorflow`: @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, when the user installed one and it loads
  *      (opt-in: their install step downloads libtensorflow, so they are never a dependency of the lab);
- *   2. `wasm`: @tensorflow/tfjs-backend-wasm (single-threaded under Node);
- *   3. `cpu`: tfjs's pure-JavaScript kernels, always available.
+ *   2. `nativecpu`: the cpu backend with its hot kernels in the lab's own C++ addon (native/, OpenBLAS, all
+ *      cores), when `npm install` managed to build it (it needs g++ and libopenblas-dev);
+ *   3. `wasm`: @tensorflow/tfjs-backend-wasm (single-threaded under Node);
+ *   4. `cpu`: tfjs's pure-JavaScript kernels, always available.
  */
+import { BUILD_HINT } from './nativecpuAddon';
+import { NATIVECPU, registerNativeCpu } from './nativecpu';
 import { tf } from './tf';
 
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export const BACKENDS: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+export type BackendName = 'tensorflow' | 'nativecpu' | 'wasm' | 'cpu';
+export const BACKENDS: readonly BackendName[] = ['tensorflow', 'nativecpu', 'wasm', 'cpu'];
 
 export interface EngineInfo {
   readonly backend: BackendName;
@@ -35,6 +39,7 @@ const INSTALL_HINT: Record<BackendName, string> = {
   tensorflow:
     'install it with `npm install @tensorflow/tfjs-node-gpu` (CUDA machine) or `npm install @tensorflow/tfjs-node` (CPU); ' +
     'their install step downloads libtensorflow, so it needs network access to storage.googleapis.com',
+  nativecpu: BUILD_HINT,
   wasm: 'it ships with the lab as @tensorflow/tfjs-backend-wasm: run `npm ci` to restore it',
   cpu: 'it ships with the lab as @tensorflow/tfjs-backend-cpu: run `npm ci` to restore it',
 };
@@ -71,6 +76,19 @@ async function tryTensorflow(): Promise<Attempt> {
   return { ok: false, device: '', why: errors.join('; ') };
 }
 
+async function tryNativecpu(): Promise<Attempt> {
+  const status = registerNativeCpu();
+  if (!status.ok) return { ok: false, device: '', why: `nativecpu unavailable: ${status.why}` };
+  try {
+    if (!(await tf.setBackend(NATIVECPU))) throw new Error('setBackend returned false');
+  } catch (e) {
+    return { ok: false, device: '', why: `nativecpu failed: ${(e as Error).message.split('\n')[0]}` };
+  }
+  const blas = status.blasCore === 'auto' ? 'OpenBLAS' : `OpenBLAS ${status.blasCore} kernels`;
+  const threads = status.threads === 1 ? '1 thread' : `${status.threads} threads`;
+  return { ok: true, device: `CPU (${threads}, native kernels + ${blas})`, why: 'nativecpu addon loaded' };
+}
+
 async function tryWasm(): Promise<Attempt> {
   try {
     require('@tensorflow/tfjs-backend-wasm');
@@ -86,7 +104,12 @@ async function tryCpu(): Promise<Attempt> {
   return { ok: true, device: `CPU (1 thread, pure JavaScript)`, why: 'always available' };
 }
 
-const TRIES: Record<BackendName, () => Promise<Attempt>> = { tensorflow: tryTensorflow, wasm: tryWasm, cpu: tryCpu };
+const TRIES: Record<BackendName, () => Promise<Attempt>> = {
+  tensorflow: tryTensorflow,
+  nativecpu: tryNativecpu,
+  wasm: tryWasm,
+  cpu: tryCpu,
+};
 
 let current: EngineInfo | null = null;
 
@@ -122,7 +145,8 @@ export async function initEngine(options: { backend?: BackendName | 'auto' } = {
         chosen = make(name, a.device, skipped.length ? `first available; skipped: ${skipped.join('; ')}` : `first available; ${a.why}`);
         break;
       }
-      skipped.push(a.why);
+      // Backends that ship with the lab say how to repair them; tensorflow is opt-in, so its absence is normal.
+      skipped.push(name === 'tensorflow' ? a.why : `${a.why} (fix: ${INSTALL_HINT[name]})`);
     }
     info = chosen!;
   }

@@ -1,0 +1,321 @@
+// The Node binding: unpacks JS arguments (typed arrays, shapes as number arrays, integers), checks every
+// buffer is long enough for the shapes it is read or written with (a wrong size from the TS side must be an
+// exception, never a write past the end), then calls the kernel. All calls are synchronous: the tensors'
+// typed arrays are owned by tfjs, and the JS thread waits while the pool works on them in place.
+#include <napi.h>
+
+#include <algorithm>
+#include <string>
+#include <type_traits>
+
+#include "blas.h"
+#include "kernels.h"
+#include "pool.h"
+
+namespace nativecpu {
+
+int threads() { return Pool::instance().size(); }
+void set_threads(int n) { Pool::instance().resize(n); }
+
+namespace {
+
+[[noreturn]] void fail(const Napi::Env& env, const std::string& message) {
+  throw Napi::TypeError::New(env, "nativecpu: " + message);
+}
+
+/** An integer argument, at least `min` (every size, offset and op code the kernels take is >= 0). */
+int64_t integer(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min = 0) {
+  if (!info[i].IsNumber()) fail(info.Env(), std::string(name) + " must be a number");
+  const int64_t v = info[i].As<Napi::Number>().Int64Value();
+  if (v < min) fail(info.Env(), std::string(name) + " must be >= " + std::to_string(min));
+  return v;
+}
+
+/** An array of integers >= 0 (extents or strides). */
+Shape shape(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsArray()) fail(info.Env(), std::string(name) + " must be an array of integers");
+  Napi::Array a = info[i].As<Napi::Array>();
+  Shape s(a.Length());
+  for (uint32_t j = 0; j < a.Length(); ++j) {
+    Napi::Value v = a.Get(j);
+    if (!v.IsNumber() || v.As<Napi::Number>().Int64Value() < 0)
+      fail(info.Env(), std::string(name) + " must be an array of integers >= 0");
+    s[j] = v.As<Napi::Number>().Int64Value();
+  }
+  return s;
+}
+
+int64_t product(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+struct View {
+  void* data;
+  int64_t length;
+  napi_typedarray_type type;
+};
+
+View view(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsTypedArray()) fail(info.Env(), std::string(name) + " must be a typed array");
+  napi_typedarray_type type;
+  size_t length;
+  void* data;
+  if (napi_get_typedarray_info(info.Env(), info[i], &type, &length, &data, nullptr, nullptr) != napi_ok)
+    fail(info.Env(), std::string(name) + " could not be read");
+  return {data, static_cast<int64_t>(length), type};  // data already includes the view's byte offset
+}
+
+int64_t length(const Napi::CallbackInfo& info, size_t i, const char* name) { return view(info, i, name).length; }
+
+/** The typed array at info[i], checked for element type and for at least `need` elements. */
+template <class T>
+T* typed(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need, bool words = false) {
+  const View v = view(info, i, name);
+  const bool ok = words ? (v.type == napi_float32_array || v.type == napi_int32_array || v.type == napi_uint32_array)
+                        : (std::is_same<T, float>::value ? v.type == napi_float32_array : v.type == napi_int32_array);
+  if (!ok) fail(info.Env(), std::string(name) + " has the wrong element type");
+  if (v.length < need) {
+    fail(info.Env(),
+         std::string(name) + " has " + std::to_string(v.length) + " elements, needs " + std::to_string(need));
+  }
+  return static_cast<T*>(v.data);
+}
+
+float* f32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
+  return typed<float>(info, i, name, need);
+}
+int32_t* i32(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
+  return typed<int32_t>(info, i, name, need);
+}
+uint32_t* words(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t need) {
+  return typed<uint32_t>(info, i, name, need, true);
+}
+
+/** The largest element reached by a strided view: offset + sum (shape - 1) * stride, plus one. */
+int64_t extent(int64_t offset, const Shape& strides, const Shape& s) {
+  int64_t last = offset;
+  for (size_t d = 0; d < s.size(); ++d) {
+    if (s[d] == 0) return 0;
+    last += (s[d] - 1) * strides[d];
+  }
+  return last + 1;
+}
+
+// matmul(a, b, out, aIndex, bIndex, m, n, k, transA, transB)
+Napi::Value Matmul(const Napi::CallbackInfo& info) {
+  const int64_t m = integer(info, 5, "m"), n = integer(info, 6, "n"), k = integer(info, 7, "k");
+  const bool ta = info[8].ToBoolean(), tb = info[9].ToBoolean();
+  const int64_t batch = length(info, 3, "aIndex");
+  const int32_t* ai = i32(info, 3, "aIndex", batch);
+  const int32_t* bi = i32(info, 4, "bIndex", batch);
+  int32_t amax = 0, bmax = 0;
+  for (int64_t i = 0; i < batch; ++i) {
+    if (ai[i] < 0 || bi[i] < 0) fail(info.Env(), "negative batch index");
+    amax = std::max(amax, ai[i]);
+    bmax = std::max(bmax, bi[i]);
+  }
+  const float* a = f32(info, 0, "a", (amax + 1) * m * k);
+  const float* b = f32(info, 1, "b", (bmax + 1) * k * n);
+  float* c = f32(info, 2, "out", batch * m * n);
+  matmul(a, b, c, batch, ai, bi, static_cast<int>(m), static_cast<int>(n), static_cast<int>(k), ta, tb);
+  return info.Env().Undefined();
+}
+
+ConvGeometry geometry(const Napi::CallbackInfo& info, size_t i) {
+  const int32_t* g = i32(info, i, "geometry", 15);
+  for (int j = 0; j < 13; ++j)
+    if (g[j] < (j >= 9 ? 1 : 0)) fail(info.Env(), "conv geometry: negative extent, or a stride or dilation below 1");
+  ConvGeometry c{g[0], g[1], g[2], g[3], g[4], g[5], g[6], g[7], g[8], g[9], g[10], g[11], g[12], g[13], g[14]};
+  return c;
+}
+
+int64_t input_size(const ConvGeometry& g) { return static_cast<int64_t>(g.batch) * g.in_h * g.in_w * g.in_c; }
+int64_t output_size(const ConvGeometry& g) { return static_cast<int64_t>(g.batch) * g.out_h * g.out_w * g.out_c; }
+int64_t filter_size(const ConvGeometry& g) {
+  return static_cast<int64_t>(g.filter_h) * g.filter_w * g.in_c * g.out_c;
+}
+
+// conv2d(x, filter, out, geometry)
+Napi::Value Conv2d(const Napi::CallbackInfo& info) {
+  const ConvGeometry g = geometry(info, 3);
+  conv2d(f32(info, 0, "x", input_size(g)), f32(info, 1, "filter", filter_size(g)), f32(info, 2, "out", output_size(g)),
+         g);
+  return info.Env().Undefined();
+}
+
+// conv2dBackpropInput(dy, filter, dx, geometry)
+Napi::Value Conv2dBackpropInput(const Napi::CallbackInfo& info) {
+  const ConvGeometry g = geometry(info, 3);
+  conv2d_backprop_input(f32(info, 0, "dy", output_size(g)), f32(info, 1, "filter", filter_size(g)),
+                        f32(info, 2, "dx", input_size(g)), g);
+  return info.Env().Undefined();
+}
+
+// conv2dBackpropFilter(x, dy, dw, geometry)
+Napi::Value Conv2dBackpropFilter(const Napi::CallbackInfo& info) {
+  const ConvGeometry g = geometry(info, 3);
+  conv2d_backprop_filter(f32(info, 0, "x", input_size(g)), f32(info, 1, "dy", output_size(g)),
+                         f32(info, 2, "dw", filter_size(g)), g);
+  return info.Env().Undefined();
+}
+
+// binary(op, a, aShape, b, bShape, out, outShape)
+Napi::Value BinaryOp(const Napi::CallbackInfo& info) {
+  const int64_t op = integer(info, 0, "op");
+  if (op < 0 || op > static_cast<int64_t>(Binary::kPrelu)) fail(info.Env(), "unknown binary op");
+  const Shape as = shape(info, 2, "aShape"), bs = shape(info, 4, "bShape"), os = shape(info, 6, "outShape");
+  if (as.size() > os.size() || bs.size() > os.size()) fail(info.Env(), "input rank exceeds output rank");
+  for (size_t i = 0; i < os.size(); ++i) {
+    const size_t r = os.size() - i;  // position counted from the end
+    for (const Shape* s : {&as, &bs}) {
+      if (r > s->size()) continue;
+      const int64_t d = (*s)[s->size() - r];
+      if (d != 1 && d != os[i]) fail(info.Env(), "shapes do not broadcast to the output shape");
+    }
+  }
+  binary(static_cast<Binary>(op), f32(info, 1, "a", product(as)), as, f32(info, 3, "b", product(bs)), bs,
+         f32(info, 5, "out", product(os)), os);
+  return info.Env().Undefined();
+}
+
+// unary(op, x, out, alpha, beta)
+Napi::Value UnaryOp(const Napi::CallbackInfo& info) {
+  const int64_t op = integer(info, 0, "op");
+  if (op < 0 || op >= static_cast<int64_t>(Unary::kCount)) fail(info.Env(), "unknown unary op");
+  const int64_t n = length(info, 2, "out");
+  if (!info[3].IsNumber() || !info[4].IsNumber()) fail(info.Env(), "alpha and beta must be numbers");
+  unary(static_cast<Unary>(op), f32(info, 1, "x", n), f32(info, 2, "out", n), n,
+        static_cast<float>(info[3].As<Napi::Number>().DoubleValue()),
+        static_cast<float>(info[4].As<Napi::Number>().DoubleValue()));
+  return info.Env().Undefined();
+}
+
+// addN(xs, out)
+Napi::Value AddN(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArray()) fail(info.Env(), "xs must be an array of Float32Arrays");
+  Napi::Array list = info[0].As<Napi::Array>();
+  const int64_t n = length(info, 1, "out");
+  float* out = f32(info, 1, "out", n);
+  std::vector<const float*> xs;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    napi_typedarray_type type;
+    size_t len;
+    void* data;
+    Napi::Value v = list.Get(i);
+    if (!v.IsTypedArray() || napi_get_typedarray_info(info.Env(), v, &type, &len, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_float32_array || static_cast<int64_t>(len) < n)
+      fail(info.Env(), "every addend must be a Float32Array of the output's length");
+    xs.push_back(static_cast<const float*>(data));
+  }
+  if (xs.empty()) fail(info.Env(), "addN needs at least one addend");
+  add_n(xs.data(), static_cast<int>(xs.size()), out, n);
+  return info.Env().Undefined();
+}
+
+// reduce(op, x, shape, axes, out)
+Napi::Value ReduceOp(const Napi::CallbackInfo& info) {
+  const int64_t op = integer(info, 0, "op");
+  if (op < 0 || op > static_cast<int64_t>(Reduce::kMin)) fail(info.Env(), "unknown reduction");
+  const Shape s = shape(info, 2, "shape"), axes = shape(info, 3, "axes");
+  std::vector<bool> reduced(s.size(), false);
+  int64_t outputs = 1;
+  for (int64_t a : axes) {
+    if (a < 0 || a >= static_cast<int64_t>(s.size())) fail(info.Env(), "reduction axis out of range");
+    reduced[a] = true;
+  }
+  for (size_t i = 0; i < s.size(); ++i)
+    if (!reduced[i]) outputs *= s[i];
+  reduce(static_cast<Reduce>(op), f32(info, 1, "x", product(s)), s, reduced, f32(info, 4, "out", outputs));
+  return info.Env().Undefined();
+}
+
+// softmax(x, out, n): rows of n
+Napi::Value Softmax(const Napi::CallbackInfo& info) {
+  const int64_t n = integer(info, 2, "n", 1);
+  const int64_t size = length(info, 0, "x");
+  if (size % n != 0) fail(info.Env(), "softmax: the length is not a multiple of the row size");
+  softmax(f32(info, 0, "x", size), f32(info, 1, "out", size), size / n, n);
+  return info.Env().Undefined();
+}
+
+// copyStrided(src, srcOffset, srcStrides, dst, dstOffset, dstStrides, shape)
+Napi::Value CopyStrided(const Napi::CallbackInfo& info) {
+  const int64_t so = integer(info, 1, "srcOffset"), dof = integer(info, 4, "dstOffset");
+  const Shape ss = shape(info, 2, "srcStrides"), ds = shape(info, 5, "dstStrides"), s = shape(info, 6, "shape");
+  if (ss.size() != s.size() || ds.size() != s.size()) fail(info.Env(), "strides and shape differ in rank");
+  for (size_t i = 0; i < s.size(); ++i)
+    if (ss[i] < 0 || ds[i] < 0 || s[i] < 0) fail(info.Env(), "negative stride or extent");
+  copy_strided(words(info, 0, "src", extent(so, ss, s)), so, ss, words(info, 3, "dst", extent(dof, ds, s)), dof, ds,
+               s);
+  return info.Env().Undefined();
+}
+
+// gather(x, outer, axis, inner, indices, out) -> position of the first bad index, or -1
+Napi::Value Gather(const Napi::CallbackInfo& info) {
+  const int64_t outer = integer(info, 1, "outer"), axis = integer(info, 2, "axis"), inner = integer(info, 3, "inner");
+  const int64_t count = length(info, 4, "indices");
+  const int64_t bad = gather(words(info, 0, "x", outer * axis * inner), outer, axis, inner,
+                             i32(info, 4, "indices", count), count, words(info, 5, "out", outer * count * inner));
+  return Napi::Number::New(info.Env(), static_cast<double>(bad));
+}
+
+// unsortedSegmentSum(x, ids, inner, segments, out)
+Napi::Value UnsortedSegmentSum(const Napi::CallbackInfo& info) {
+  const int64_t inner = integer(info, 2, "inner"), segments = integer(info, 3, "segments");
+  const int64_t rows = length(info, 1, "ids");
+  unsorted_segment_sum(f32(info, 0, "x", rows * inner), i32(info, 1, "ids", rows), rows, inner, segments,
+                       f32(info, 4, "out", segments * inner));
+  return info.Env().Undefined();
+}
+
+Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), threads()); }
+
+Napi::Value SetThreads(const Napi::CallbackInfo& info) {
+  const int64_t n = integer(info, 0, "threads", 1);
+  if (n > 1024) fail(info.Env(), "threads must be in [1, 1024]");
+  set_threads(static_cast<int>(n));
+  return info.Env().Undefined();
+}
+
+/** Exports fn, turning any C++ exception (bad_alloc, ...) into a JS error instead of a crash. */
+void Export(Napi::Env env, Napi::Object exports, const char* name, Napi::Value (*fn)(const Napi::CallbackInfo&)) {
+  exports.Set(name, Napi::Function::New(env, [fn](const Napi::CallbackInfo& info) -> Napi::Value {
+    try {
+      return fn(info);
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), std::string("nativecpu: ") + e.what());
+    }
+  }));
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  // The pool does the threading; OpenBLAS's own threads would compete with it for the same cores.
+  openblas_set_num_threads(1);
+  Export(env, exports, "matmul", Matmul);
+  Export(env, exports, "conv2d", Conv2d);
+  Export(env, exports, "conv2dBackpropInput", Conv2dBackpropInput);
+  Export(env, exports, "conv2dBackpropFilter", Conv2dBackpropFilter);
+  Export(env, exports, "binary", BinaryOp);
+  Export(env, exports, "unary", UnaryOp);
+  Export(env, exports, "addN", AddN);
+  Export(env, exports, "reduce", ReduceOp);
+  Export(env, exports, "softmax", Softmax);
+  Export(env, exports, "copyStrided", CopyStrided);
+  Export(env, exports, "gather", Gather);
+  Export(env, exports, "unsortedSegmentSum", UnsortedSegmentSum);
+  Export(env, exports, "threads", Threads);
+  Export(env, exports, "setThreads", SetThreads);
+  return exports;
+}
+
+}  // namespace
+
+}  // namespace nativecpu
+
+static Napi::Object InitNativecpu(Napi::Env env, Napi::Object exports) { return nativecpu::Init(env, exports); }
+
+NODE_API_MODULE(nativecpu, InitNativecpu)
