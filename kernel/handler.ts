@@ -119,6 +119,12 @@ export class LabHandler extends JupyterHandlerImpl {
   private count = 0;
   /** Bumped by each failing cell; a request queued under an older generation is aborted when its turn comes. */
   private generation = 0;
+  /**
+   * When the last failing cell finished (ms since the epoch). A request the client sent before then was queued
+   * behind the failure even if this process read it later: tslab compiles a cell synchronously, so a request sent
+   * during the compile is only read once the failure is done (ipykernel flushes its socket for the same reason).
+   */
+  private failedAt = -Infinity;
   private queue: Promise<unknown> = Promise.resolve();
   private current: CellOutputs | null = null;
 
@@ -158,8 +164,8 @@ export class LabHandler extends JupyterHandlerImpl {
   }
 
   /** Queue one execute request; cells run one at a time, in arrival order. */
-  execute(request: ExecuteRequest, out: CellOutputs): Promise<ExecuteReply> {
-    const generation = this.generation;
+  execute(request: ExecuteRequest, out: CellOutputs, sentAt = Infinity): Promise<ExecuteReply> {
+    const generation = sentAt < this.failedAt ? -1 : this.generation;
     const reply = this.queue.then(() => this.run(request, out, generation));
     // A reply that failed to send must not stall the requests queued behind it.
     this.queue = reply.catch(() => undefined);
@@ -189,7 +195,10 @@ export class LabHandler extends JupyterHandlerImpl {
     }
     if (error) {
       out.error(error);
-      if (!silent && (request.stop_on_error ?? true)) this.generation++;
+      if (!silent && (request.stop_on_error ?? true)) {
+        this.generation++;
+        this.failedAt = Date.now();
+      }
       return { status: 'error', execution_count: count, ...error };
     }
     return { status: 'ok', execution_count: count, user_expressions: {}, payload: [] };

@@ -72,7 +72,7 @@ export class LabServer extends ZmqServer {
         await this.reply(sock, msg, 'kernel_info_reply', lab.handleKernel());
         return false;
       case 'execute_request':
-        await this.reply(sock, msg, 'execute_reply', await lab.execute(body<ExecuteRequest>(msg), this.outputs(msg)));
+        await this.reply(sock, msg, 'execute_reply', await lab.execute(body<ExecuteRequest>(msg), this.outputs(msg), Date.parse(msg.header.date)));
         return false;
       case 'is_complete_request':
         await this.reply(sock, msg, 'is_complete_reply', lab.handleIsComplete(body<Request<'handleIsComplete'>>(msg)));

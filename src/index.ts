@@ -46,4 +46,6 @@ export * from './generate/index';
 export * from './checkpoint/index';
 export * from './latents/index';
 export * from './baseline/index';
+export * from './eval/index';
+export * from './experiments/index';
 export * from './viz/index';

@@ -67,9 +67,13 @@ export function disposeResult(result: Pick<GenerateResult, 'parts'>): void {
   }
 }
 
-/** The image sampler of `options`, on the schedule the model was trained with (errors name `generate.sampler`). */
+/**
+ * The image sampler of `options`, on the schedule the model was trained with (errors name `generate.sampler`).
+ * A sampler config without `clipX0` takes the model's data range (`objective.clipX0`).
+ */
 export function imageSampler(model: Transfusion, options: GenerateOptions): Sampler {
-  return makeSampler(options.sampler, model.objective.schedule, 'generate.sampler');
+  const clipX0 = options.sampler.clipX0 === undefined ? model.config.objective.clipX0 : options.sampler.clipX0;
+  return makeSampler({ ...options.sampler, clipX0 }, model.objective.schedule, 'generate.sampler');
 }
 
 /** Generate text and images after `prompt`; see the file comment for the loop and GenerateOptions for the knobs. */

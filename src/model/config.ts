@@ -59,6 +59,11 @@ export interface ObjectiveConfig {
   /** Cap t at `noiseLimitTMax` for images placed before their caption (paper §4.3, Tab 8: 500 of 1000). */
   readonly noiseLimit: boolean;
   readonly noiseLimitTMax: number;
+  /**
+   * Range of clean samples, |x0| <= clipX0, or null when unbounded (latents). Samplers clip their x0 estimate to it
+   * by default (src/schedules/sampler.ts); pixel space in [-1, 1] uses 1.
+   */
+  readonly clipX0: number | null;
 }
 
 export interface TransfusionConfig {
@@ -88,6 +93,7 @@ export const DEFAULT_OBJECTIVE: ObjectiveConfig = {
   lambda: 5,
   noiseLimit: true,
   noiseLimitTMax: 0.5,
+  clipX0: null,
 };
 
 export const DEFAULT_CONFIG: TransfusionConfig = {
@@ -108,6 +114,7 @@ export const PRESETS = {
       latent: { channels: 1, height: 16, width: 16 },
       patchSize: 2,
     },
+    objective: { clipX0: 1 },
     sequence: { length: 96 },
   },
   small: {
@@ -152,6 +159,7 @@ export function validateConfig(c: TransfusionConfig): TransfusionConfig {
   check.nonNegative('objective.lambda', o.lambda);
   check.oneOf('objective.noiseLimit', o.noiseLimit, [true, false]);
   check.inRange('objective.noiseLimitTMax', o.noiseLimitTMax, 0, 1);
+  if (o.clipX0 !== null) check.positive('objective.clipX0', o.clipX0);
 
   const patchesPerImage = numPatches(n.latent.height, n.latent.width, n.patchSize);
   const sequence = validateSequenceConfig({ ...c.sequence, patchesPerImage });

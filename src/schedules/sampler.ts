@@ -70,6 +70,14 @@ export interface SpacedStepsConfig {
   readonly spacing: TimestepSpacing;
   /** Training grid to pick from; null: the schedule's own T, or CONTINUOUS_GRID for a continuous-time schedule. */
   readonly T: number | null;
+  /**
+   * Clip the predicted x0 to [-clipX0, clipX0] and re-derive eps from it before each update, or null for no clipping
+   * (default). Pixel-space data in [-1, 1] wants 1 (DDPM's `clip_denoised`, diffusers' `clip_sample`): near t = 1,
+   * alpha is ~5e-5 on the cosine schedule, so an epsilon model's x0 estimate amplifies its error ~2e4 times.
+   * Latents are unbounded: leave it null. Undefined (the default) lets the caller decide: generation uses the
+   * model's `objective.clipX0`; a sampler built directly does not clip.
+   */
+  readonly clipX0?: number | null;
 }
 
 export abstract class SamplerBase implements Sampler {
@@ -80,6 +88,7 @@ export abstract class SamplerBase implements Sampler {
   /** Throws ConfigError for a bad steps / spacing / T; subclasses call it once their config is set. */
   protected checkSpacing(config: SpacedStepsConfig): void {
     if (config.T !== null) check.positiveInt(`${this.field}.T`, config.T);
+    if (config.clipX0 != null) check.positive(`${this.field}.clipX0`, config.clipX0);
     spacedIndices(config.spacing, this.gridSize(config), config.steps, this.field);
   }
 
@@ -100,7 +109,13 @@ export abstract class SamplerBase implements Sampler {
     if (!tf.util.arraysEqual(prediction.shape, xt.shape)) throw new ShapeError('step.prediction', `[${xt.shape.join(', ')}] (the shape of xt)`, prediction.shape);
     const rates: Rates | undefined = kind === 'flow' ? { dAlpha: this.schedule.dAlpha(t), dSigma: this.schedule.dSigma(t) } : undefined;
     return tf.tidy(() => {
-      const { x0, eps } = predictionToX0Eps(kind, prediction, xt, this.schedule.alpha(t), this.schedule.sigma(t), rates);
+      const alpha = this.schedule.alpha(t);
+      const sigma = this.schedule.sigma(t);
+      const resolved = predictionToX0Eps(kind, prediction, xt, alpha, sigma, rates);
+      const clip = this.config.clipX0;
+      const x0 = clip != null ? resolved.x0.clipByValue(-clip, clip) : resolved.x0;
+      // eps consistent with the clipped x0, so x_t = alpha x0 + sigma eps still holds (diffusers' DDIM does the same).
+      const eps = clip != null && sigma > 0 ? xt.sub(x0.mul(alpha)).div(sigma) : resolved.eps;
       return { prev: this.update({ x0, eps, xt, t, tPrev, rng: input.rng }), predX0: x0 };
     });
   }

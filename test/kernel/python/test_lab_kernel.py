@@ -194,6 +194,37 @@ class LabKernelTests(unittest.TestCase):
         time.sleep(0.3)
         self.assertEqual(int(self.result_text("steps")), steps)
 
+    def test_interrupt_stops_train_at_a_step_boundary_and_leaves_it_usable(self):
+        setup, _ = self.run_cell(
+            "import * as lab from 'transfusion-lab';\n"
+            "await lab.initEngine();\n"
+            "const model = lab.Transfusion.create('mnist', { net: { transformer: { dModel: 32, nLayers: 1, nHeads: 2, ffnHidden: 64 } } });\n"
+            "const batches = new lab.DataLoader(new lab.MnistDataset({ size: 16 }), { batchSize: 2, sequence: { length: 96 } }).batches();\n"
+            "const trainer = new lab.Trainer(model, lab.makeTrainConfig());"
+        )
+        self.assertEqual(setup["status"], "ok", setup)
+        loop = self.send(
+            "const result = await trainer.run(() => model.loss(batches.next().value!), "
+            "{ steps: 1000000, onStep: (r) => { if (r.step === 1) console.log('training'); } });"
+        )
+        self.wait_for_stdout(loop, "training")
+        time.sleep(0.5)
+        self.km.interrupt_kernel()
+        reply, _ = self.collect(loop)
+        self.assertEqual((reply["status"], reply["ename"]), ("error", "Interrupted"))
+        # Stopped between two steps: every finished step is in the history, and the optimiser agrees.
+        steps = int(self.result_text("trainer.step"))
+        self.assertGreater(steps, 1)
+        self.assertEqual(self.result_text("trainer.history.length === trainer.step && trainer.optimizer.step === trainer.step"), "true")
+        # Model, optimiser and data stream keep working in the next cell.
+        self.assertEqual(
+            self.result_text(
+                "const more = trainer.trainStep(() => model.loss(batches.next().value!));\n"
+                f"more.step === {steps} && Number.isFinite(more.loss) && trainer.step === {steps + 1}"
+            ),
+            "true",
+        )
+
     def test_second_interrupt_abandons_a_cell_that_does_not_poll(self):
         stuck = self.send("console.log('waiting');\nawait new Promise(() => {})")
         self.wait_for_stdout(stuck, "waiting")

@@ -1,0 +1,231 @@
+/**
+ * One row of a results table for a Transfusion trained on MNIST digits, the toy-scale stand-in for the paper's
+ * evaluation (§4.1: FID and CLIP score for text-to-image, CIDEr for image-to-text, perplexity for text):
+ *
+ * - t2i_accuracy: the reference classifier's accuracy on images generated from the ten canonical captions
+ *   ("the digit 7"), n per digit (the classifier plays CLIP's part: does the image match its prompt?);
+ * - fid: the Frechet distance between those images and the real held-out digits, on the classifier's
+ *   penultimate features (FID with the reference classifier in place of Inception-v3);
+ * - caption_accuracy: the fraction of held-out digits whose generated caption names the right digit;
+ * - perplexity: held-out caption perplexity under the model's LM (perplexity.ts).
+ *
+ * FID is biased upward at small sample sizes (Chong & Forsyth 2020), so compare rows only at equal `n`.
+ */
+import { tf } from '../engine/tf';
+import { Rng } from '../engine/random';
+import { interruptRequested } from '../engine/interrupt';
+import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
+import { MnistDataset, canonicalCaption } from '../data/mnist';
+import type { Transfusion } from '../model/transfusion';
+import { caption, textToImage } from '../generate/batch';
+import type { GenerateOptions } from '../generate/options';
+import { cachedClassifier } from './classifier-cache';
+import { mnistHeldoutDigits } from './classifier-train';
+import { captionAccuracy } from './caption-digit';
+import { digitBatch, forEachChunk } from './digits';
+import { frechetDistanceOf } from './frechet';
+import { captionPerplexity } from './perplexity';
+
+export interface EvalConfig {
+  /** Images generated per digit for t2i_accuracy and fid (default 10: 100 images). */
+  readonly n: number;
+  /** Denoising steps of the sampler (default 50, DEFAULT_GENERATE's; the paper uses 250). */
+  readonly steps: number;
+  /** Classifier-free guidance scale (default 3, the low end of the paper's 3 to 5; 1 turns it off). */
+  readonly guidance: number;
+  /** Seed of the generation noise, caption sampling and caption phrasings (default 0). */
+  readonly seed: number;
+  /** Held-out digits captioned for caption_accuracy, and held-out documents scored for perplexity (default 100). */
+  readonly heldout: number;
+  /** Images per generator call (default 50): bounds memory; results do not depend on it. */
+  readonly batchSize: number;
+}
+
+export const DEFAULT_EVAL: EvalConfig = {
+  n: 10,
+  steps: 50,
+  guidance: 3,
+  seed: 0,
+  heldout: 100,
+  batchSize: 50,
+};
+
+/** One results-table row (snake_case keys, as a results table or CSV has them). */
+export interface EvalRow {
+  readonly t2i_accuracy: number;
+  readonly fid: number;
+  readonly caption_accuracy: number;
+  readonly perplexity: number;
+  /** Images generated per digit. */
+  readonly n: number;
+  readonly steps: number;
+  readonly guidance: number;
+  readonly seed: number;
+  /** Wall time of the whole evaluation. */
+  readonly seconds: number;
+}
+
+/** What scores images: the reference DigitClassifier, or any stand-in with the same two methods. */
+export interface DigitScorer {
+  /** images [N, 16, 16, 1] in [-1, 1] -> [N] predicted digit. */
+  predict(images: tf.Tensor): Int32Array;
+  /** images [N, 16, 16, 1] -> N feature vectors for the Frechet distance. */
+  features(images: tf.Tensor): Float64Array[];
+}
+
+/** The generation calls evaluation makes (src/generate's `textToImage` and `caption` by default). */
+export interface EvalGenerators {
+  /** captions -> [N, H, W, C] latents, owned by the caller. */
+  textToImage(model: Transfusion, captions: readonly string[], options: DeepPartial<GenerateOptions>, inputs: { rng: Rng }): tf.Tensor | Promise<tf.Tensor>;
+  /** latents [N, H, W, C] -> N captions. */
+  caption(model: Transfusion, latents: tf.Tensor, options: DeepPartial<GenerateOptions>, inputs: { rng: Rng }): string[] | Promise<string[]>;
+}
+
+export const LAB_GENERATORS: EvalGenerators = { textToImage, caption };
+
+export interface EvalInputs {
+  /** Default: `cachedClassifier()` (trained once, then read from out/classifier-16.safetensors). */
+  readonly classifier?: DigitScorer;
+  readonly generators?: EvalGenerators;
+  /**
+   * Generated latents [N, H, W, C] -> images [N, 16, 16, 1] for the classifier, which are then clamped to [-1, 1]
+   * (default: the latents themselves, right for the `mnist` preset, whose latent is the image). A latent model
+   * passes its decoder here.
+   */
+  readonly toImages?: (latents: tf.Tensor) => tf.Tensor;
+  /** Held-out images [N, 16, 16, 1] -> the model's latents, for captioning and perplexity (default: identity). */
+  readonly toLatents?: (images: tf.Tensor) => tf.Tensor;
+  /**
+   * Further generation options (sampler kind, temperature ...). `steps` and `guidance` above win over these;
+   * captions are decoded greedily with at most 32 tokens (the longest training caption has 21) unless set here.
+   */
+  readonly generate?: DeepPartial<GenerateOptions>;
+}
+
+/** Evaluation stopped by a kernel interrupt: no row, since metrics over part of the samples are not comparable. */
+export class EvalInterrupted extends Error {
+  constructor(readonly stage: string) {
+    super(`evaluation interrupted during ${stage}; no row was produced (a partial evaluation is not comparable with full ones)`);
+    this.name = 'EvalInterrupted';
+  }
+}
+
+function validate(c: EvalConfig): EvalConfig {
+  check.positiveInt('eval.n', c.n);
+  check.positiveInt('eval.steps', c.steps);
+  if (typeof c.guidance !== 'number' || !Number.isFinite(c.guidance)) throw new ConfigError('eval.guidance', c.guidance, 'a finite number (1 = off)');
+  check.nonNegativeInt('eval.seed', c.seed);
+  check.positiveInt('eval.heldout', c.heldout);
+  check.positiveInt('eval.batchSize', c.batchSize);
+  return c;
+}
+
+/** Let a kernel interrupt land between two generator calls, and honour it. */
+async function checkpointYield(stage: string): Promise<void> {
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  if (interruptRequested()) throw new EvalInterrupted(stage);
+}
+
+/** Run `f` on `t`, then dispose `t`. */
+async function thenDispose<T>(t: tf.Tensor, f: (t: tf.Tensor) => T | Promise<T>): Promise<T> {
+  try {
+    return await f(t);
+  } finally {
+    t.dispose();
+  }
+}
+
+/** `convert(t)`, disposing `t` unless the converter handed it back (identity for the `mnist` preset). */
+function converted(t: tf.Tensor, convert: (t: tf.Tensor) => tf.Tensor): tf.Tensor {
+  try {
+    const out = convert(t);
+    if (out !== t) t.dispose();
+    return out;
+  } catch (e) {
+    t.dispose();
+    throw e;
+  }
+}
+
+/**
+ * Evaluate `model` (trained on 16 x 16 MNIST) and return one row. The model is run in eval mode (dropout off)
+ * by the generators; its weights are not changed.
+ */
+export async function evaluate(model: Transfusion, overrides: DeepPartial<EvalConfig> = {}, inputs: EvalInputs = {}): Promise<EvalRow> {
+  const config = validate(mergeConfig(DEFAULT_EVAL, overrides, 'eval'));
+  const started = performance.now();
+  const generators = inputs.generators ?? LAB_GENERATORS;
+  const toImages = inputs.toImages ?? ((x: tf.Tensor) => x);
+  const toLatents = inputs.toLatents ?? ((x: tf.Tensor) => x);
+  const options: DeepPartial<GenerateOptions> = {
+    greedy: true,
+    maxTokens: 32,
+    ...inputs.generate,
+    sampler: { ...inputs.generate?.sampler, steps: config.steps },
+    guidanceScale: config.guidance,
+  };
+  const heldout = mnistHeldoutDigits();
+  if (config.heldout > heldout.length) throw new ConfigError('eval.heldout', config.heldout, `at most the ${heldout.length} held-out digits`);
+  const loaded = inputs.classifier ? null : await cachedClassifier();
+  const scorer: DigitScorer = inputs.classifier ?? loaded!.classifier;
+  const rng = new Rng(`eval/${config.seed}`);
+  try {
+    // Text to image: n images of each digit, generated in chunks from the canonical captions.
+    const labels = Int32Array.from({ length: 10 * config.n }, (_, i) => Math.floor(i / config.n));
+    const predicted = new Int32Array(labels.length);
+    const generated: Float64Array[] = [];
+    for (let start = 0; start < labels.length; start += config.batchSize) {
+      const count = Math.min(config.batchSize, labels.length - start);
+      const captions = Array.from(labels.subarray(start, start + count), canonicalCaption);
+      const latents = await generators.textToImage(model, captions, options, { rng: rng.fork(`t2i/${start}`) });
+      // Clamped to the pixel range, as saving the image would: a sampler's overshoot is not a feature of the digit.
+      await thenDispose(converted(latents, (l) => tf.tidy(() => toImages(l).clipByValue(-1, 1))), (images) => {
+        predicted.set(scorer.predict(images), start);
+        generated.push(...scorer.features(images));
+      });
+      await checkpointYield('text-to-image generation');
+    }
+    const t2iAccuracy = predicted.reduce((n, p, i) => n + (p === labels[i] ? 1 : 0), 0) / labels.length;
+
+    // The real side of the Frechet distance: every held-out digit (1,000), cheap next to generation.
+    const real: Float64Array[] = [];
+    forEachChunk(heldout.length, 500, (start, count) => {
+      const images = digitBatch(heldout, Int32Array.from({ length: count }, (_, k) => start + k));
+      real.push(...scorer.features(images));
+      images.dispose();
+    });
+    const fid = frechetDistanceOf(generated, real);
+
+    // Image to text: caption the first `heldout` held-out digits.
+    const m = config.heldout;
+    const captions: string[] = [];
+    const latentRows: Float32Array[] = [];
+    for (let start = 0; start < m; start += config.batchSize) {
+      const count = Math.min(config.batchSize, m - start);
+      const latents = converted(digitBatch(heldout, Int32Array.from({ length: count }, (_, k) => start + k)), toLatents);
+      const size = latents.size / count;
+      const flat = latents.dataSync();
+      for (let k = 0; k < count; k++) latentRows.push(Float32Array.from(flat.subarray(k * size, (k + 1) * size)));
+      captions.push(...(await thenDispose(latents, (l) => generators.caption(model, l, options, { rng: rng.fork(`caption/${start}`) }))));
+      await checkpointYield('captioning');
+    }
+    const captionAcc = captionAccuracy(captions, heldout.labels.subarray(0, m));
+
+    // The same held-out digits, as caption-first documents; their latents are the ones just captioned.
+    const dataset = new MnistDataset({ size: heldout.side, split: 'heldout' });
+    const { perplexity } = captionPerplexity(model, { n: m, seed: config.seed }, { dataset, images: (index) => latentRows[index] });
+    return {
+      t2i_accuracy: t2iAccuracy,
+      fid,
+      caption_accuracy: captionAcc,
+      perplexity,
+      n: config.n,
+      steps: config.steps,
+      guidance: config.guidance,
+      seed: config.seed,
+      seconds: (performance.now() - started) / 1000,
+    };
+  } finally {
+    loaded?.classifier.dispose();
+  }
+}

@@ -1,0 +1,114 @@
+/**
+ * Comparing runs: one table row per run (what its arm set, its final losses, its evaluation) and the
+ * standard figures of an ablation: training curves per arm (ablationCurves) and bars per metric
+ * (ablationBars, with error bars over seeds).
+ */
+import * as aq from 'arquero';
+import { check, mergeConfig, type DeepPartial } from '../config';
+import { ablationBars, ablationCurves, type AblationRow } from '../viz/ablation-plots';
+import type { Figure } from '../viz/figure';
+import type { HistoryRow } from '../viz/loss-curves';
+import { loadRun, runDirs, type LoadedRun } from './load-run';
+import { rowsTable } from './run-record';
+
+/** The losses a run logs per step, in the order tables and figures show them. */
+export const LOSS_KEYS = ['loss', 'lm', 'diffusion'] as const;
+
+/**
+ * Fields of an evaluation row that describe how it was taken rather than how good the model is
+ * (src/eval's EvalRow: sample count, sampler steps, guidance scale, wall time): shown in the table, not drawn.
+ */
+export const EVAL_SETTINGS: readonly string[] = ['trainStep', 'n', 'steps', 'guidance', 'seconds', 'seed'];
+
+/** Prefix of evaluation columns in the comparison table (`eval.fid`), apart from the run's own columns. */
+export const EVAL_PREFIX = 'eval.';
+
+export interface CompareOptions {
+  /** Final losses are the mean over this many last steps (default 10): one diffusion step's loss is noise. */
+  readonly window: number;
+}
+
+export const DEFAULT_COMPARE: CompareOptions = { window: 10 };
+
+/** Run folders given as one folder (a run, a sweep, a folder of runs) or a list of run folders. */
+export type RunsInput = string | readonly string[];
+
+function loadAll(input: RunsInput): LoadedRun[] {
+  const dirs = typeof input === 'string' ? runDirs(input) : input.flatMap((d) => runDirs(d));
+  return dirs.map(loadRun);
+}
+
+function meanOfLast(history: readonly Readonly<Record<string, number | null>>[], key: string, window: number): number | null {
+  const values = history.slice(-window).map((r) => r[key]).filter((v): v is number => typeof v === 'number');
+  return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+/** The label a run is grouped under: its sweep arm, or its own name. */
+export function armOf(run: LoadedRun): string {
+  return run.record.arm?.label ?? run.record.name;
+}
+
+/**
+ * One row per run: `run`, `arm`, `seed`, `status`, `steps`, each swept field (by dotted path), the final
+ * `loss`, `lm`, `diffusion`, `seconds`, the last evaluation's fields as `eval.<name>`, and `dir`.
+ */
+export function compareRuns(input: RunsInput, options?: DeepPartial<CompareOptions>): aq.ColumnTable {
+  const opts = mergeConfig(DEFAULT_COMPARE, options, 'compareRuns');
+  check.positiveInt('compareRuns.window', opts.window);
+  const runs = loadAll(input);
+  const rows = runs.map((run) => {
+    const r = run.record;
+    const swept = Object.fromEntries(Object.entries(r.arm?.values ?? {}).map(([k, v]) => [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : v]));
+    const losses = Object.fromEntries(LOSS_KEYS.map((k) => [k, meanOfLast(run.history, k, opts.window)]));
+    const last = run.evals[run.evals.length - 1] ?? {};
+    const evals = Object.fromEntries(Object.entries(last).map(([k, v]) => [EVAL_PREFIX + k, v]));
+    return { run: r.name, arm: armOf(run), seed: r.seed, status: r.status, steps: r.steps, ...swept, ...losses, seconds: r.seconds, ...evals, dir: run.dir };
+  });
+  return rowsTable(rows);
+}
+
+export interface ComparisonPlotsOptions {
+  /** Smoothing of the training curves (as lossCurves; default 0.6). */
+  readonly smoothing: number;
+  /** Final-loss window of the bars (default 10, as compareRuns). */
+  readonly window: number;
+}
+
+export const DEFAULT_COMPARISON_PLOTS: ComparisonPlotsOptions = { smoothing: 0.6, window: 10 };
+
+export interface ComparisonFigures {
+  /** Loss, LM and diffusion curves against step, one colour per arm (seeds of an arm share it); null when no run logged a step. */
+  readonly curves: Figure | null;
+  /**
+   * Final losses and every numeric evaluation metric, one panel each, one bar per arm (mean ± std over seeds);
+   * null when there is nothing to draw.
+   */
+  readonly bars: Figure | null;
+}
+
+/** The standard figures of a comparison; takes what compareRuns takes, or its table (read through `dir`). */
+export function comparisonPlots(input: RunsInput | aq.ColumnTable, options?: DeepPartial<ComparisonPlotsOptions>): ComparisonFigures {
+  const opts = mergeConfig(DEFAULT_COMPARISON_PLOTS, options, 'comparisonPlots');
+  check.positiveInt('comparisonPlots.window', opts.window);
+  const dirs = typeof input === 'string' || Array.isArray(input) ? input as RunsInput : ((input as aq.ColumnTable).array('dir') as string[]);
+  const runs = loadAll(dirs);
+  const logged = LOSS_KEYS.filter((k) => runs.some((run) => run.history.some((row) => typeof row[k] === 'number')));
+  const curves = logged.length === 0 ? null : ablationCurves(
+    runs.map((run) => ({ arm: armOf(run), history: run.history as unknown as HistoryRow[] })),
+    { metrics: logged, smoothing: opts.smoothing, title: 'Training losses per arm' },
+  );
+  const barRows: AblationRow[] = runs.flatMap((run) => {
+    const arm = armOf(run);
+    const losses = logged.flatMap((k) => {
+      const value = meanOfLast(run.history, k, opts.window);
+      return value === null ? [] : [{ arm, metric: `final ${k}`, value }];
+    });
+    const last = run.evals[run.evals.length - 1] ?? {};
+    const metrics = Object.entries(last)
+      .filter(([k, v]) => typeof v === 'number' && Number.isFinite(v) && !EVAL_SETTINGS.includes(k))
+      .map(([metric, value]) => ({ arm, metric, value: value as number }));
+    return [...losses, ...metrics];
+  });
+  const bars = barRows.length === 0 ? null : ablationBars(barRows, { title: `Final losses (mean of the last ${opts.window} steps) and evaluation` });
+  return { curves, bars };
+}

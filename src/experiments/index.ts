@@ -1,0 +1,15 @@
+/**
+ * Experiments: recorded training runs (runs/<name>/), sweeps over config fields, comparison tables and
+ * figures, and sharing (a self-contained HTML report, a zip of the folder, loading a run back).
+ */
+export * from './experiment-config';
+export * from './dotted-path';
+export * from './provenance';
+export * from './run-record';
+export * from './train-run';
+export * from './sweep';
+export * from './load-run';
+export * from './compare';
+export * from './report';
+export * from './zip';
+export { writeRunFile, writeRunJson, canonicalJson } from './atomic';

@@ -1,0 +1,102 @@
+/**
+ * Reading run folders back, on this machine or another one the folder was copied (or unzipped) to: the
+ * record, the metrics as an arquero table, the evaluation rows, the sample images, and the model from the
+ * checkpoint. Also: which runs a folder holds (one run, a sweep, or a folder of runs).
+ */
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import * as aq from 'arquero';
+import { restore, type Restored } from '../checkpoint/checkpoint';
+import type { ExperimentConfig } from './experiment-config';
+import { RUN_FILES, readRecord, type RecordedEval, type MetricsRow, type RunRecord } from './run-record';
+import { SWEEP_FILE, type SweepManifest } from './sweep';
+
+export interface LoadedRun {
+  readonly dir: string;
+  readonly record: RunRecord<ExperimentConfig>;
+  /** The run's config (`record.config`): `trainRun({ ...specOf(config), name })` reruns it. */
+  readonly config: ExperimentConfig;
+  /** metrics.arrow as an arquero table (one row per step). */
+  readonly metrics: aq.ColumnTable;
+  /** The same rows as objects, for `lossCurves(history)`. */
+  readonly history: readonly MetricsRow[];
+  readonly evals: readonly RecordedEval[];
+  /** samples/*.png, sorted by name. */
+  readonly samples: readonly string[];
+  /** checkpoint.safetensors, or null when the run saved none. */
+  readonly checkpoint: string | null;
+  /** The model (and trainer, streams) from the checkpoint; the caller disposes them. */
+  restore(): Restored;
+}
+
+/** Say in one sentence why `dir` cannot be read as runs. */
+export class RunFolderError extends Error {
+  constructor(readonly dir: string, problem: string) {
+    super(`${dir} ${problem}`);
+    this.name = 'RunFolderError';
+  }
+}
+
+function checkFolder(dir: string): string {
+  const path = resolve(dir);
+  if (!existsSync(path)) throw new RunFolderError(path, 'does not exist');
+  if (!statSync(path).isDirectory()) throw new RunFolderError(path, 'is a file, not a run folder');
+  return path;
+}
+
+/** The metrics table of the run in `dir`: from metrics.arrow, or metrics.csv where only that was kept. */
+export function readMetrics(dir: string): aq.ColumnTable {
+  const arrow = join(dir, RUN_FILES.metricsArrow);
+  if (existsSync(arrow)) return aq.fromArrow(readFileSync(arrow));
+  const csv = join(dir, RUN_FILES.metricsCsv);
+  if (existsSync(csv)) return aq.fromCSV(readFileSync(csv, 'utf8'));
+  return aq.table({ step: [] });
+}
+
+/** Load the run in `dir` (a folder holding run.json). */
+export function loadRun(dir: string): LoadedRun {
+  const path = checkFolder(dir);
+  if (!existsSync(join(path, RUN_FILES.record))) throw new RunFolderError(path, `has no ${RUN_FILES.record}, so it is not a run folder`);
+  const record = readRecord<ExperimentConfig>(path);
+  const metrics = readMetrics(path);
+  const evalPath = join(path, RUN_FILES.evalJson);
+  const samplesDir = join(path, RUN_FILES.samples);
+  const checkpoint = join(path, RUN_FILES.checkpoint);
+  const hasCheckpoint = existsSync(checkpoint);
+  return {
+    dir: path,
+    record,
+    config: record.config,
+    metrics,
+    history: metrics.objects() as MetricsRow[],
+    evals: existsSync(evalPath) ? (JSON.parse(readFileSync(evalPath, 'utf8')) as RecordedEval[]) : [],
+    samples: existsSync(samplesDir) ? readdirSync(samplesDir).filter((f) => f.endsWith('.png')).sort().map((f) => join(samplesDir, f)) : [],
+    checkpoint: hasCheckpoint ? checkpoint : null,
+    restore: () => {
+      if (!hasCheckpoint) throw new RunFolderError(path, `has no ${RUN_FILES.checkpoint} to restore a model from`);
+      return restore(checkpoint);
+    },
+  };
+}
+
+/** sweep.json of the sweep in `dir`, or null when `dir` is not a sweep folder. */
+export function readSweepManifest(dir: string): SweepManifest | null {
+  const path = join(dir, SWEEP_FILE);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as SweepManifest) : null;
+}
+
+/**
+ * The run folders `dir` stands for: itself when it holds run.json; a sweep's arms that have started, in the
+ * sweep's order; otherwise its sub-folders holding run.json, by name. None at all is an error.
+ */
+export function runDirs(dir: string): string[] {
+  const path = checkFolder(dir);
+  if (existsSync(join(path, RUN_FILES.record))) return [path];
+  const manifest = readSweepManifest(path);
+  const dirs = manifest
+    ? manifest.arms.map((a) => join(path, a.name))
+    : readdirSync(path).sort().map((f) => join(path, f)).filter((d) => statSync(d).isDirectory());
+  const runs = dirs.filter((d) => existsSync(join(d, RUN_FILES.record)));
+  if (runs.length === 0) throw new RunFolderError(path, `holds no runs (no ${RUN_FILES.record} in it or in its sub-folders)`);
+  return runs;
+}

@@ -1,0 +1,186 @@
+/**
+ * Sweeps: one base spec, a grid of values for config fields named by dotted path, and every combination
+ * (the cartesian product, times `seeds`) trained as its own run under runs/<sweep>/<arm>, one after another.
+ *
+ *   await sweep({ steps: 300 }, { 'objective.lambda': [0.5, 1, 2, 5, 10] }, { name: 'lambda', seeds: [0, 1, 2] });
+ *
+ * A sweep can be stopped (kernel interrupt) or crash and be started again with the same arguments: arms whose
+ * run.json says `finished` with the same config are not rerun, an unfinished arm goes on from its checkpoint
+ * when it has one (see `checkpointEvery`) and restarts otherwise, and the arms not yet run follow.
+ * runs/<sweep>/sweep.json lists the grid and each arm's status.
+ */
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError } from '../config';
+import { canonicalJson, writeRunJson } from './atomic';
+import { canonicalPath, withField } from './dotted-path';
+import { resolveExperiment, type ExperimentConfig, type ExperimentSpec } from './experiment-config';
+import { DEFAULT_RUNS_ROOT, RUN_FILES, checkName, readRecord, type RunStatus } from './run-record';
+import { trainRun, type TrainRunOptions } from './train-run';
+
+/** Values to try per field: `{ 'objective.lambda': [0.5, 1, 2], 'train.optimizer.lr': [1e-3, 3e-4] }`. */
+export type SweepGrid = Readonly<Record<string, readonly unknown[]>>;
+
+export interface SweepOptions extends Omit<TrainRunOptions, keyof ExperimentSpec | 'name' | 'arm' | 'resume'> {
+  /** Folder of the sweep under `root`; each arm is a run inside it. */
+  readonly name: string;
+  /** Seeds to repeat every combination with (default: the base spec's seed only, not named in the arm). */
+  readonly seeds?: readonly number[];
+}
+
+/** One run of a sweep. */
+export interface SweepArm {
+  /** Folder name: the arm label, plus `,seed=<n>` when the sweep repeats seeds. */
+  readonly name: string;
+  /** What the arm varies, e.g. 'lambda=0.5' (shared by the seeds of one combination, for plots with error bars). */
+  readonly arm: string;
+  /** The grid values of this arm, by dotted path. */
+  readonly values: Readonly<Record<string, unknown>>;
+  readonly seed: number;
+  readonly spec: ExperimentSpec;
+  readonly config: ExperimentConfig;
+}
+
+export type ArmStatus = RunStatus | 'pending';
+
+export const SWEEP_FORMAT = 'transfusion-lab/sweep@1';
+export const SWEEP_FILE = 'sweep.json';
+
+/** runs/<sweep>/sweep.json. */
+export interface SweepManifest {
+  readonly format: typeof SWEEP_FORMAT;
+  readonly name: string;
+  /** The base config every arm starts from (with the base seed). */
+  readonly base: ExperimentConfig;
+  readonly grid: SweepGrid;
+  readonly seeds: readonly number[] | null;
+  readonly arms: readonly { readonly name: string; readonly arm: string; readonly values: Readonly<Record<string, unknown>>; readonly seed: number; readonly status: ArmStatus }[];
+  readonly updatedAt: string;
+}
+
+export interface SweepResult {
+  readonly dir: string;
+  /** 'interrupted' when an arm was stopped early; the remaining arms did not run. */
+  readonly status: 'finished' | 'interrupted';
+  readonly manifest: SweepManifest;
+  /** Arms trained by this call, and arms found finished and skipped. */
+  readonly ran: readonly string[];
+  readonly skipped: readonly string[];
+}
+
+/** A value as it reads in a folder name: numbers and strings as written, a `{ kind }` block by its kind. */
+function valueLabel(value: unknown): string {
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  if (typeof value === 'string') return value;
+  if (typeof value === 'object' && typeof (value as { kind?: unknown }).kind === 'string') return (value as { kind: string }).kind;
+  return canonicalJson(value);
+}
+
+function sanitize(label: string): string {
+  return label.replace(/[^A-Za-z0-9._=,+-]/g, '_').replace(/^[._-]+/, '').slice(0, 150) || 'arm';
+}
+
+/** Field names in arm labels: the last path segment, or the whole path where two fields share one. */
+function fieldLabels(paths: readonly string[]): string[] {
+  const last = paths.map((p) => p.split('.').pop()!);
+  return paths.map((p, i) => (last.filter((l) => l === last[i]).length > 1 ? p : last[i]));
+}
+
+function checkGrid(grid: SweepGrid): [string, readonly unknown[]][] {
+  if (typeof grid !== 'object' || grid === null || Array.isArray(grid)) throw new ConfigError('sweep.grid', grid, 'an object of dotted path -> array of values');
+  const entries = Object.entries(grid);
+  for (const [path, values] of entries) {
+    if (!Array.isArray(values) || values.length === 0) throw new ConfigError(`sweep.grid['${path}']`, values, 'a non-empty array of values');
+  }
+  const canonical = entries.map(([p]) => canonicalPath(p));
+  canonical.forEach((p, i) => {
+    if (canonical.indexOf(p) !== i) throw new ConfigError(`sweep.grid['${entries[i][0]}']`, entries[i][0], `a field not already in the grid (it is ${entries[canonical.indexOf(p)][0]})`);
+  });
+  return entries;
+}
+
+/**
+ * Every arm of a sweep, in order (the first field varies slowest, seeds fastest), each spec resolved: a bad
+ * path or value fails here, before anything trains, naming the path.
+ */
+export function planSweep(base: ExperimentSpec, grid: SweepGrid, seeds?: readonly number[]): SweepArm[] {
+  const entries = checkGrid(grid);
+  if (seeds !== undefined && (!Array.isArray(seeds) || seeds.length === 0 || seeds.some((s) => !Number.isSafeInteger(s)))) {
+    throw new ConfigError('sweep.seeds', seeds, 'a non-empty array of integers');
+  }
+  const resolvedBase = resolveExperiment(base);
+  const labels = fieldLabels(entries.map(([p]) => p));
+  let combos: Record<string, unknown>[] = [{}];
+  for (const [path, values] of entries) combos = combos.flatMap((c) => values.map((v) => ({ ...c, [path]: v })));
+  const armLabels = combos.map((c) => sanitize(entries.map(([p], i) => `${labels[i]}=${valueLabel(c[p])}`).join(',') || 'base'));
+  const unique = armLabels.map((l, i) => (armLabels.indexOf(l) === armLabels.lastIndexOf(l) ? l : `${l}-${i}`));
+  return combos.flatMap((values, i) => (seeds ?? [resolvedBase.seed]).map((seed) => {
+    let spec = base;
+    for (const [path, value] of Object.entries(values)) spec = withField(spec, resolvedBase, path, value);
+    spec = { ...spec, seed };
+    let config: ExperimentConfig;
+    try {
+      config = resolveExperiment(spec);
+    } catch (e) {
+      if (e instanceof ConfigError) throw new ConfigError(`sweep arm ${unique[i]}: ${e.field}`, e.value, e.allowed);
+      throw e;
+    }
+    const name = seeds === undefined ? unique[i] : `${unique[i]},seed=${seed}`;
+    return { name, arm: unique[i], values, seed, spec, config };
+  }));
+}
+
+function armStatus(dir: string): ArmStatus {
+  return existsSync(join(dir, RUN_FILES.record)) ? readRecord(dir).status : 'pending';
+}
+
+/** Train every arm not yet finished; see the file comment. */
+export async function sweep(base: ExperimentSpec, grid: SweepGrid, options: SweepOptions): Promise<SweepResult> {
+  const { name, seeds, root: parent, ...runOptions } = options;
+  checkName('sweep.name', name);
+  const arms = planSweep(base, grid, seeds);
+  const root = resolve(parent ?? DEFAULT_RUNS_ROOT, name);
+  const ran: string[] = [];
+  const skipped: string[] = [];
+
+  for (const arm of arms) {
+    const dir = join(root, arm.name);
+    if (armStatus(dir) === 'finished' && canonicalJson(readRecord(dir).config) !== canonicalJson(arm.config)) {
+      throw new ConfigError('sweep.name', name, `a new sweep name, or delete ${root}: its finished arm ${arm.name} was run with a different config`);
+    }
+  }
+  const resolvedBase = resolveExperiment(base);
+  /** Write sweep.json with every arm's status as its run.json says now. */
+  const save = (): SweepManifest => {
+    const manifest: SweepManifest = {
+      format: SWEEP_FORMAT,
+      name,
+      base: resolvedBase,
+      grid,
+      seeds: seeds ?? null,
+      arms: arms.map((a) => ({ name: a.name, arm: a.arm, values: a.values, seed: a.seed, status: armStatus(join(root, a.name)) })),
+      updatedAt: new Date().toISOString(),
+    };
+    writeRunJson(join(root, SWEEP_FILE), manifest);
+    return manifest;
+  };
+  save();
+
+  for (const arm of arms) {
+    if (armStatus(join(root, arm.name)) === 'finished') {
+      skipped.push(arm.name);
+      continue;
+    }
+    ran.push(arm.name);
+    let status: RunStatus;
+    try {
+      const result = await trainRun({ ...runOptions, ...arm.spec, name: arm.name, root, arm: { label: arm.arm, values: arm.values }, resume: true });
+      status = result.status;
+      result.dispose();
+    } finally {
+      save();
+    }
+    if (status === 'interrupted') return { dir: root, status: 'interrupted', manifest: save(), ran, skipped };
+  }
+  return { dir: root, status: 'finished', manifest: save(), ran, skipped };
+}
