@@ -21,21 +21,9 @@ import * as fs from 'node:fs';
 import Module, { createRequire } from 'node:module';
 import * as path from 'node:path';
 
-export const PACKAGE_NAME = 'transfusion-lab';
+import { findLabRoot, PACKAGE_NAME } from '../src/engine/root';
 
-/**
- * The lab's root: the nearest folder above `from` with a package.json named transfusion-lab and its
- * installed node_modules. (The build may copy package.json into dist/, which has no node_modules.)
- */
-export function findLabRoot(from: string = __dirname): string {
-  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
-    const manifest = path.join(dir, 'package.json');
-    if (fs.existsSync(manifest) && fs.existsSync(path.join(dir, 'node_modules'))) {
-      if ((JSON.parse(fs.readFileSync(manifest, 'utf8')) as { name?: string }).name === PACKAGE_NAME) return dir;
-    }
-    if (path.dirname(dir) === dir) throw new Error(`no package.json named '${PACKAGE_NAME}' with a node_modules above ${from}: run the kernel from an installed lab`);
-  }
-}
+export { findLabRoot, PACKAGE_NAME };
 
 /**
  * Make `<root>/node_modules/transfusion-lab` a link to the lab. Idempotent, and safe when two kernels

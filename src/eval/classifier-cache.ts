@@ -4,6 +4,7 @@
  * training config and the held-out accuracy ride in `__metadata__`, so a file trained differently from what is
  * asked for is recognised and retrained rather than silently used.
  */
+import { findLabRoot } from '../engine/root';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tf } from '../engine/tf';
@@ -16,17 +17,9 @@ import { DEFAULT_CLASSIFIER_TRAIN, trainClassifier, type ClassifierTrainConfig }
 export const CLASSIFIER_FORMAT = 'transfusion-lab/digit-classifier';
 
 /** The folder of the lab's package.json, above this file from src/eval or dist/src/eval (else the working folder). */
-function labRoot(): string {
-  for (let dir = __dirname; dirname(dir) !== dir; dir = dirname(dir)) {
-    const manifest = join(dir, 'package.json');
-    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === 'transfusion-lab') return dir;
-  }
-  return process.cwd();
-}
-
 /** The default cache file: `out/classifier-16.safetensors` under the lab's root (out/ is git-ignored). */
 export function defaultClassifierPath(): string {
-  return join(labRoot(), 'out', 'classifier-16.safetensors');
+  return join(findLabRoot(), 'out', 'classifier-16.safetensors');
 }
 
 /** A classifier read from disk, with what it was trained by and how well it did. */
