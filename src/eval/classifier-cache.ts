@@ -5,7 +5,7 @@
  * asked for is recognised and retrained rather than silently used.
  */
 import { findLabRoot } from '../engine/root';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { tf } from '../engine/tf';
 import { mergeConfig, type DeepPartial } from '../config';
