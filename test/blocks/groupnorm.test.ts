@@ -4,6 +4,7 @@ import { tf } from '../../src/engine/tf';
 import { Rng } from '../../src/engine/random';
 import { ConfigError, ShapeError } from '../../src/config';
 import { GroupNorm } from '../../src/blocks/groupnorm';
+import { checkGradients } from '../helpers/gradcheck';
 
 /** Naive GroupNorm over a flat NHWC array, float64 loops: the oracle. */
 function naiveGroupNorm(x: Float32Array, [b, h, w, c]: number[], groups: number, eps: number, weight: number[], bias: number[]): number[] {
@@ -49,28 +50,7 @@ test('GroupNorm gradients match central finite differences (input, weight, bias)
   // Squared so the bias gradient is not a constant and the loss is not linear in the input.
   const loss = () => tf.tidy(() => norm.forward(x).mul(probe).sum().square() as tf.Scalar);
   const before = tf.memory().numTensors;
-  for (const v of [x, norm.weight, norm.bias]) {
-    const { value, grads } = tf.variableGrads(loss, [v]);
-    const analytic = grads[v.name].dataSync().slice();
-    tf.dispose([value, grads[v.name]]);
-    const base = v.dataSync().slice();
-    for (const i of new Set([0, Math.floor(v.size / 2), v.size - 1])) {
-      const at = (delta: number) => {
-        const shifted = base.slice();
-        shifted[i] += delta;
-        tf.tidy(() => v.assign(tf.tensor(shifted, v.shape)));
-        const l = loss();
-        const out = l.dataSync()[0];
-        l.dispose();
-        return out;
-      };
-      const eps = 1e-2;
-      const numeric = (at(eps) - at(-eps)) / (2 * eps);
-      tf.tidy(() => v.assign(tf.tensor(base, v.shape)));
-      const tol = 1e-2 * Math.max(Math.abs(numeric), Math.abs(analytic[i])) + 1e-3;
-      assert.ok(Math.abs(numeric - analytic[i]) <= tol, `${v.name}[${i}]: finite difference ${numeric}, gradient ${analytic[i]}`);
-    }
-  }
+  checkGradients(loss, [x, norm.weight, norm.bias]);
   assert.equal(tf.memory().numTensors, before);
   tf.dispose([x, probe]);
   norm.dispose();

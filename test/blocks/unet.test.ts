@@ -7,6 +7,7 @@ import { Module } from '../../src/blocks/module';
 import { Conv2d, conv2d } from '../../src/blocks/conv';
 import { ResBlock, Conditioning } from '../../src/blocks/resblock';
 import { UNetDown, UNetUp, upsampleNearest2x } from '../../src/blocks/unet';
+import { checkGradients } from '../helpers/gradcheck';
 
 /** out[n, y, x, o] = b[o] + sum x[n, y s + ky - p, x s + kx - p, i] w[ky, kx, i, o], zeros outside: the oracle. */
 function naiveConv(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, stride: number, pad: number): number[][][][] {
@@ -38,32 +39,6 @@ function naiveConv(x: tf.Tensor, w: tf.Tensor, b: tf.Tensor, stride: number, pad
 
 function randomize(m: Module, r: Rng, std = 0.3): void {
   for (const [, v] of m.namedParameters()) tf.tidy(() => v.assign(r.randomNormal(v.shape, 0, std)));
-}
-
-/** Central differences on a few coordinates of each variable against tf.variableGrads. */
-function gradCheck(loss: () => tf.Scalar, vars: tf.Variable[], label: string): void {
-  for (const v of vars) {
-    const { value, grads } = tf.variableGrads(loss, [v]);
-    const analytic = grads[v.name].dataSync().slice();
-    tf.dispose([value, grads[v.name]]);
-    const base = v.dataSync().slice();
-    for (const i of new Set([0, Math.floor(v.size / 2), v.size - 1])) {
-      const at = (delta: number) => {
-        const shifted = base.slice();
-        shifted[i] += delta;
-        tf.tidy(() => v.assign(tf.tensor(shifted, v.shape)));
-        const l = loss();
-        const out = l.dataSync()[0];
-        l.dispose();
-        return out;
-      };
-      const eps = 1e-2;
-      const numeric = (at(eps) - at(-eps)) / (2 * eps);
-      tf.tidy(() => v.assign(tf.tensor(base, v.shape)));
-      const tol = 1e-2 * Math.max(Math.abs(numeric), Math.abs(analytic[i])) + 1e-3;
-      assert.ok(Math.abs(numeric - analytic[i]) <= tol, `${label} ${v.name}[${i}]: finite difference ${numeric}, gradient ${analytic[i]}`);
-    }
-  }
 }
 
 test('Conv2d (3x3 stride 1 and stride 2, 1x1) matches a naive convolution with PyTorch padding', () => {
@@ -154,7 +129,7 @@ test('ResBlock gradients (input, timestep, every kind of weight) match finite di
     const before = tf.memory().numTensors;
     const params = new Map(block.namedParameters());
     const picked = ['norm1.weight', 'conv1.weight', 'time_emb_proj.weight', 'time_emb_proj.bias', 'norm2.bias', 'conv2.weight', 'conv_shortcut.weight'];
-    gradCheck(loss, [x, temb, ...picked.map((n) => params.get(n)!)], conditioning);
+    checkGradients(loss, [x, temb, ...picked.map((n) => params.get(n)!)], { label: conditioning });
     assert.equal(tf.memory().numTensors, before, `${conditioning} leaks`);
     tf.dispose([x, temb, probe]);
     block.dispose();

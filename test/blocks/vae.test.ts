@@ -4,19 +4,10 @@ import { tf } from '../../src/engine/tf';
 import { Rng } from '../../src/engine/random';
 import { gaussianKl, VAE } from '../../src/blocks/vae';
 import { DEFAULT_VAE, makeAutoencoder, VAEConfig } from '../../src/blocks/autoencoder';
+import { stripes } from '../helpers/images';
+import { assertLossFalls } from '../helpers/training';
 
 const tiny: VAEConfig = { ...DEFAULT_VAE, imageChannels: 1, downsample: 2, channels: [4, 8], groups: 2, latentChannels: 2, klWeight: 1e-3 };
-
-/** Smooth stripes sin(a y + c x) in [-1, 1], a different direction per image: learnable at 8x8. */
-function stripes(n: number, size: number): tf.Tensor {
-  const r = new Rng(42);
-  const data: number[] = [];
-  for (let b = 0; b < n; b++) {
-    const [a, c, p] = [r.uniform(0.3, 1.2), r.uniform(-1, 1), r.uniform(0, 6)];
-    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) data.push(Math.sin(a * y + c * x + p));
-  }
-  return tf.tensor4d(data, [n, size, size, 1]);
-}
 
 test('gaussianKl matches 0.5 (m^2 + e^lv - 1 - lv) summed per example', () => {
   const mean = tf.tensor2d([[0, 1], [-2, 0.5]]);
@@ -100,9 +91,7 @@ test('VAE loss falls over 30 Adam steps on a tiny batch, without leaking tensors
   const cost = opt.minimize(() => tf.tidy(() => vae.loss(x, r).total), true, vae.trainableParameters());
   cost!.dispose();
   assert.equal(tf.memory().numTensors, afterFirst, 'a training step leaks');
-  const first = losses.slice(0, 3).reduce((a, b) => a + b) / 3;
-  const last = losses.slice(-3).reduce((a, b) => a + b) / 3;
-  assert.ok(last < 0.6 * first, `loss ${first.toFixed(4)} -> ${last.toFixed(4)}`);
+  assertLossFalls(losses, 0.6);
   opt.dispose();
   x.dispose();
   vae.dispose();

@@ -5,18 +5,10 @@ import { Rng } from '../../src/engine/random';
 import { ShapeError } from '../../src/config';
 import { stopGradient, straightThrough, VectorQuantizer, VQAutoencoder } from '../../src/blocks/vq';
 import { DEFAULT_VQ, VQConfig } from '../../src/blocks/autoencoder';
+import { stripes } from '../helpers/images';
+import { assertLossFalls } from '../helpers/training';
 
 const tiny: VQConfig = { ...DEFAULT_VQ, imageChannels: 1, downsample: 2, channels: [4, 8], groups: 2, codebookSize: 16, codeDim: 2 };
-
-function stripes(n: number, size: number): tf.Tensor {
-  const r = new Rng(42);
-  const data: number[] = [];
-  for (let b = 0; b < n; b++) {
-    const [a, c, p] = [r.uniform(0.3, 1.2), r.uniform(-1, 1), r.uniform(0, 6)];
-    for (let y = 0; y < size; y++) for (let x = 0; x < size; x++) data.push(Math.sin(a * y + c * x + p));
-  }
-  return tf.tensor4d(data, [n, size, size, 1]);
-}
 
 test('the quantizer picks the nearest code by brute force and returns exactly that code', () => {
   const r = new Rng(1);
@@ -112,9 +104,7 @@ test('VQ loss falls over 30 Adam steps on a tiny batch, without leaking tensors'
     if (step === 0) afterFirst = tf.memory().numTensors;
   }
   assert.equal(tf.memory().numTensors, afterFirst, 'a training step leaks');
-  const first = losses.slice(0, 3).reduce((a, b) => a + b) / 3;
-  const last = losses.slice(-3).reduce((a, b) => a + b) / 3;
-  assert.ok(last < 0.6 * first, `loss ${first.toFixed(4)} -> ${last.toFixed(4)}`);
+  assertLossFalls(losses, 0.6);
   opt.dispose();
   x.dispose();
   vq.dispose();
