@@ -69,10 +69,10 @@ export function disposeResult(result: Pick<GenerateResult, 'parts'>): void {
 
 /**
  * The image sampler of `options`, on the schedule the model was trained with (errors name `generate.sampler`).
- * A sampler config without `clipX0` takes the model's data range (`objective.clipX0`).
+ * A sampler config whose `clipX0` is null takes the model's data range (`objective.clipX0`).
  */
 export function imageSampler(model: Transfusion, options: GenerateOptions): Sampler {
-  const clipX0 = options.sampler.clipX0 === undefined ? model.config.objective.clipX0 : options.sampler.clipX0;
+  const clipX0 = options.sampler.clipX0 ?? model.config.objective.clipX0;
   return makeSampler({ ...options.sampler, clipX0 }, model.objective.schedule, 'generate.sampler');
 }
 

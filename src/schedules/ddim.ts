@@ -24,7 +24,7 @@ export interface DdimSamplerConfig extends SpacedStepsConfig {
   readonly T: number | null;
 }
 
-export const DEFAULT_DDIM_SAMPLER: DdimSamplerConfig = { kind: 'ddim', steps: 50, eta: 0, spacing: 'trailing', T: null, clipX0: undefined };
+export const DEFAULT_DDIM_SAMPLER: DdimSamplerConfig = { kind: 'ddim', steps: 50, eta: 0, spacing: 'trailing', T: null, clipX0: null };
 
 export class DdimSampler extends SamplerBase {
   constructor(readonly config: DdimSamplerConfig, schedule: Schedule, field = 'sampler') {

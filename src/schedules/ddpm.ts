@@ -22,7 +22,7 @@ export interface DdpmSamplerConfig extends SpacedStepsConfig {
   readonly T: number | null;
 }
 
-export const DEFAULT_DDPM_SAMPLER: DdpmSamplerConfig = { kind: 'ddpm', steps: 250, spacing: 'trailing', T: null, clipX0: undefined };
+export const DEFAULT_DDPM_SAMPLER: DdpmSamplerConfig = { kind: 'ddpm', steps: 250, spacing: 'trailing', T: null, clipX0: null };
 
 export interface Posterior {
   /** Weight of x0 in the posterior mean. */

@@ -20,7 +20,7 @@ export interface EulerSamplerConfig extends SpacedStepsConfig {
   readonly T: number | null;
 }
 
-export const DEFAULT_EULER_SAMPLER: EulerSamplerConfig = { kind: 'euler', steps: 50, spacing: 'trailing', T: null, clipX0: undefined };
+export const DEFAULT_EULER_SAMPLER: EulerSamplerConfig = { kind: 'euler', steps: 50, spacing: 'trailing', T: null, clipX0: null };
 
 export class EulerSampler extends SamplerBase {
   constructor(readonly config: EulerSamplerConfig, schedule: Schedule, field = 'sampler') {

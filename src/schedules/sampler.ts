@@ -71,11 +71,9 @@ export interface SpacedStepsConfig {
   /** Training grid to pick from; null: the schedule's own T, or CONTINUOUS_GRID for a continuous-time schedule. */
   readonly T: number | null;
   /**
-   * Clip the predicted x0 to [-clipX0, clipX0] and re-derive eps from it before each update, or null for no clipping
-   * (default). Pixel-space data in [-1, 1] wants 1 (DDPM's `clip_denoised`, diffusers' `clip_sample`): near t = 1,
+   * Clip the predicted x0 to [-clipX0, clipX0] and re-derive eps from it before each update, or null for no clipping. Pixel-space data in [-1, 1] wants 1 (DDPM's `clip_denoised`, diffusers' `clip_sample`): near t = 1,
    * alpha is ~5e-5 on the cosine schedule, so an epsilon model's x0 estimate amplifies its error ~2e4 times.
-   * Latents are unbounded: leave it null. Undefined (the default) lets the caller decide: generation uses the
-   * model's `objective.clipX0`; a sampler built directly does not clip.
+   * Latents are unbounded: leave it null. Default null; generation fills a null with the model's `objective.clipX0`.
    */
   readonly clipX0?: number | null;
 }

@@ -1,7 +1,6 @@
+import { readFixture } from '../helpers/fixtures';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { Rng } from '../../src/engine/random';
 import { matMul, sqrtPsd, symmetricEigen } from '../../src/eval/symmetric-eigen';
 import { frechetDistance, frechetDistanceOf, gaussianStats, traceSqrtProduct } from '../../src/eval/frechet';
@@ -115,7 +114,7 @@ test('2x2 by hand: commuting and non-commuting covariances', () => {
 });
 
 test('matches pytorch-fid (scipy sqrtm) on stored feature sets (fixtures/make_frechet_reference.py)', () => {
-  const fixture = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'frechet.json'), 'utf8')) as { cases: Array<{ name: string; a: number[][]; b: number[][]; fid: number }> };
+  const fixture = readFixture<{ cases: Array<{ name: string; a: number[][]; b: number[][]; fid: number }> }>(__dirname, 'frechet.json');
   assert.equal(fixture.cases.length, 2);
   for (const c of fixture.cases) close(frechetDistanceOf(c.a, c.b), c.fid, 1e-9 * Math.max(1, c.fid), c.name);
 });

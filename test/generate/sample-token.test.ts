@@ -64,9 +64,9 @@ test('the same seed gives the same draws', () => {
 test('generate options: defaults, sampler completed from its kind, errors name the field', () => {
   const d = resolveGenerateOptions();
   assert.deepEqual(d, DEFAULT_GENERATE);
-  assert.deepEqual(d.sampler, { kind: 'ddim', steps: 50, eta: 0, spacing: 'trailing', T: null });
+  assert.deepEqual(d.sampler, { kind: 'ddim', steps: 50, eta: 0, spacing: 'trailing', T: null, clipX0: null });
   assert.equal(d.guidanceScale, 1);
-  assert.deepEqual(resolveGenerateOptions({ sampler: { kind: 'euler', steps: 8 } }).sampler, { kind: 'euler', steps: 8, spacing: 'trailing', T: null });
+  assert.deepEqual(resolveGenerateOptions({ sampler: { kind: 'euler', steps: 8 } }).sampler, { kind: 'euler', steps: 8, spacing: 'trailing', T: null, clipX0: null });
   assert.equal((resolveGenerateOptions({ sampler: { steps: 8 } }).sampler as { eta: number }).eta, 0);
   const cases: Array<[object, RegExp]> = [
     [{ temperature: 0 }, /generate\.temperature: got 0/],

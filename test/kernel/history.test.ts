@@ -2,13 +2,12 @@
  * The kernel's history: glob search agrees with SQLite's GLOB (fixtures/sqlite_glob.json, made by
  * fixtures/sqlite_glob.py), and tail, range and search answer as ipykernel's history_request does.
  */
+import { readFixture } from '../helpers/fixtures';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { globToRegExp, History } from '../../kernel/history';
 
-const GLOB = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'sqlite_glob.json'), 'utf8')) as { cases: [string, string, boolean][] };
+const GLOB = readFixture<{ cases: [string, string, boolean][] }>(__dirname, 'sqlite_glob.json');
 
 test('glob patterns match exactly what SQLite GLOB matches', () => {
   assert.ok(GLOB.cases.length > 200);

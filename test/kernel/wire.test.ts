@@ -3,13 +3,12 @@
  * fixtures/wire.py) parses; what the kernel encodes parses back; anything unsigned, tampered or malformed
  * is refused with a WireError.
  */
+import { readFixture } from '../helpers/fixtures';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { MessageFactory, WireError, WireMessage } from '../../kernel/wire';
 
-const FIXTURE = JSON.parse(readFileSync(join(__dirname, 'fixtures', 'wire.json'), 'utf8')) as { key: string; msg_id: string; frames: string[] };
+const FIXTURE = readFixture<{ key: string; msg_id: string; frames: string[] }>(__dirname, 'wire.json');
 const frames = (): Buffer[] => FIXTURE.frames.map((f) => Buffer.from(f, 'base64'));
 
 test("a message signed by jupyter_client's Session parses, identities and all", () => {

@@ -132,7 +132,7 @@ test('cfgCombine = uncond + scale (cond - uncond)', () => {
 
 test('config round trip and bad sampler configs', () => {
   const sampler = makeSampler({ kind: 'ddim', steps: 25, eta: 0.3 }, cosine);
-  assert.deepEqual(sampler.config, { kind: 'ddim', steps: 25, eta: 0.3, spacing: 'trailing', T: null });
+  assert.deepEqual(sampler.config, { kind: 'ddim', steps: 25, eta: 0.3, spacing: 'trailing', T: null, clipX0: null });
   const rebuilt = makeSampler(JSON.parse(JSON.stringify(sampler.config)), cosine);
   assert.deepEqual(rebuilt.timesteps(), sampler.timesteps());
   assert.equal(makeSampler(sampler, cosine), sampler);

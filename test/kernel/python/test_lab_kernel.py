@@ -1,6 +1,6 @@
 """What the lab needs from its kernel beyond Jupyter's conformance suite, checked through jupyter_client.
 
-Run by test/kernel/jupyter.test.ts (JUPYTER_PATH pointing at a kernelspec for the fresh build). The kernel
+Run by test/kernel/lab-kernel.test.ts (JUPYTER_PATH pointing at a kernelspec for the fresh build). The kernel
 starts in an empty temporary folder, outside the lab, so every import of 'transfusion-lab' here proves the
 any-folder resolution, at run time and in the type checker.
 """
