@@ -2,7 +2,7 @@
  * `npm run bench`: the shared speed yardstick (../shared/bench/README.md, configuration `tiny`) on every
  * available backend, then PyTorch's reference (../shared/bench/torch_reference.py) on the same machine in the
  * same run. One JSON line per backend:
- *   { backend, device, params, seq, batch, step_ms, tokens_per_s, peak_rss_mb, tensor_drift, steps }
+ *   { backend, device, params, seq, batch, step_ms, tokens_per_s, peak_rss_mb, tensor_drift, steps, sample_images_per_s }
  * and a final line with the ratio of each backend's tokens/s to PyTorch's.
  *
  * Each backend runs in its own child process, so its peak RSS is its own and no tensor crosses backends.
@@ -19,6 +19,7 @@ import { Transfusion } from '../src/model/transfusion';
 import { Trainer, makeTrainConfig } from '../src/train/trainer';
 import { layoutFromRuns } from '../src/blocks/layout';
 import type { MixedBatch } from '../src/data/sequence';
+import { textToImage } from '../src/generate/index';
 
 const TEXT = 63;
 const BATCH = 16;
@@ -64,11 +65,30 @@ async function runOne(backend: BackendName, steps: number): Promise<void> {
   for (let s = 0; s < steps; s++) trainer.trainStep(loss);
   const stepMs = (performance.now() - started) / steps;
   const L = batches[0].length;
+  const tensorDrift = tf.memory().numTensors - tensorsAfterWarmup;
   console.log(JSON.stringify({
     backend, device: engine.device, params: model.numParameters(), seq: L, batch: BATCH,
     step_ms: +stepMs.toFixed(1), tokens_per_s: +((BATCH * L * 1000) / stepMs).toFixed(1),
-    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), tensor_drift: tf.memory().numTensors - tensorsAfterWarmup, steps,
+    peak_rss_mb: Math.round(process.resourceUsage().maxRSS / 1024), tensor_drift: tensorDrift, steps,
+    ...sampling(model, backend),
   }));
+}
+
+/**
+ * Sampling speed: `BATCH` images from 63-byte captions with 50 DDIM steps, the caption prefix in the KV cache and
+ * computed once (no guidance, as torch_reference.py's DDIM). Skipped on the pure-JS cpu backend (minutes per batch)
+ * and with BENCH_SAMPLE=0.
+ */
+function sampling(model: Transfusion, backend: BackendName): { sample_images_per_s?: number; sample_steps?: number } {
+  if (backend === 'cpu' || process.env.BENCH_SAMPLE === '0') return {};
+  const captions = Array.from({ length: BATCH }, (_, i) => `a caption of sixty-three bytes for image number ${String(i).padStart(2, '0')} of sixteen.`.slice(0, TEXT - 1));
+  const steps = 50;
+  const started = performance.now();
+  const images = textToImage(model, captions, { sampler: { kind: 'ddim', steps, eta: 0 }, guidanceScale: 1 }, { rng: new Rng(2) });
+  images.dataSync();
+  const seconds = (performance.now() - started) / 1000;
+  images.dispose();
+  return { sample_images_per_s: +(BATCH / seconds).toFixed(3), sample_steps: steps };
 }
 
 function torchReference(): Record<string, unknown> | null {
