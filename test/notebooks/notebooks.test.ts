@@ -45,3 +45,17 @@ test('00-engine shows the engine line, a plotly chart, an image and a table', ()
   assert.match(text, /engine: \w+ on /, 'the engine line is missing');
   assert.match(text, /<table/, 'the arquero table is missing');
 });
+
+test('every research notebook shows a plotly figure and a table; 01 and 03 show images; 03 animates', () => {
+  const notebooks = readdirSync(join(ROOT, 'notebooks')).filter((f) => /^0[1-9].*\.ipynb$/.test(f)).sort();
+  assert.ok(notebooks.length >= 7, `expected notebooks 01-07, found ${notebooks.join(', ')}`);
+  for (const name of notebooks) {
+    const cells = executed(name);
+    const mimes = mimeTypes(cells);
+    assert.ok(mimes.has('application/vnd.plotly.v1+json'), `${name}: no plotly figure`);
+    assert.match(JSON.stringify(cells), /<table/, `${name}: no table`);
+  }
+  for (const name of notebooks.filter((n) => /^0[13]-/.test(n))) assert.ok(mimeTypes(executed(name)).has('image/png'), `${name}: no image`);
+  const steps = notebooks.find((n) => n.startsWith('03-'));
+  if (steps) assert.ok(mimeTypes(executed(steps)).has('image/gif'), '03: no animation of the diffusion steps');
+});
