@@ -5,7 +5,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..', '..');
@@ -58,4 +59,28 @@ test('every research notebook shows a plotly figure and a table; 01 and 03 show 
   for (const name of notebooks.filter((n) => /^0[13]-/.test(n))) assert.ok(mimeTypes(executed(name)).has('image/png'), `${name}: no image`);
   const steps = notebooks.find((n) => n.startsWith('03-'));
   if (steps) assert.ok(mimeTypes(executed(steps)).has('image/gif'), '03: no animation of the diffusion steps');
+});
+
+const CHROMIUM = '/usr/bin/chromium';
+
+test('the quickstart export renders in headless Chromium: plots drawn, images decoded, table, training summary', { skip: !existsSync(CHROMIUM) && 'no /usr/bin/chromium (Debian package chromium)' }, () => {
+  const html = join(ROOT, 'out', '01-quickstart.html');
+  const profile = mkdtempSync(join(tmpdir(), 'nb-chromium-'));
+  const flags = ['--headless', '--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync', `--user-data-dir=${profile}`, '--virtual-time-budget=10000', '--hide-scrollbars'];
+  try {
+    const dump = spawnSync(CHROMIUM, [...flags, '--dump-dom', `file://${html}`], { encoding: 'utf8', timeout: 120_000, maxBuffer: 256 << 20 });
+    assert.equal(dump.status, 0, dump.stderr);
+    const dom = dump.stdout;
+    const plots = dom.match(/class="main-svg"/g)?.length ?? 0;
+    assert.ok(plots >= 2, `plotly drew ${plots} SVG layers`);
+    assert.ok(/<img[^>]+src="data:image\/png;base64,/.test(dom), 'a PNG image is on the page');
+    assert.match(dom, /<table/, 'a table is on the page');
+    assert.match(dom, /done \d+\/\d+ steps/, "the training progress's final summary stayed in the export");
+    const shot = spawnSync(CHROMIUM, [...flags, '--window-size=1100,4000', `--screenshot=${join(ROOT, 'out', '01-quickstart.png')}`, `file://${html}`], { encoding: 'utf8', timeout: 120_000 });
+    assert.equal(shot.status, 0, shot.stderr);
+    assert.ok(existsSync(join(ROOT, 'out', '01-quickstart.png')), 'the screenshot is kept under out/');
+  } finally {
+    rmSync(profile, { recursive: true, force: true });
+  }
 });
