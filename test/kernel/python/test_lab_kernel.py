@@ -62,8 +62,10 @@ class LabKernelTests(unittest.TestCase):
     def wait_for_stdout(self, msg_id, text):
         """Block until the cell msg_id printed `text`: its code is running, not being compiled.
 
-        A SIGINT that lands while tslab compiles a cell is lost (Node drops pending SIGINTs when tslab's
-        vm.runInThisContext(breakOnSigint) swaps the handlers), so the tests interrupt only running code.
+        A SIGINT that lands while tslab compiles a cell is lost, and one that lands in the microseconds in which
+        Node's vm.runInThisContext(breakOnSigint) swaps SIGINT handlers around a cell's synchronous part kills the
+        process (Node installs its exit-on-SIGINT handler before it re-adds the listeners; kernel/README.md), so
+        the tests interrupt only code that is running, never right at the edge of a synchronous part.
         """
         while True:
             msg = self.kc.get_iopub_msg(timeout=TIMEOUT)
@@ -226,7 +228,10 @@ class LabKernelTests(unittest.TestCase):
         )
 
     def test_second_interrupt_abandons_a_cell_that_does_not_poll(self):
-        stuck = self.send("console.log('waiting');\nawait new Promise(() => {})")
+        # The marker comes from a timer, so it is printed after the cell's synchronous part has returned from
+        # Node's vm: a SIGINT that lands while vm puts the kernel's SIGINT listener back kills the process (see
+        # wait_for_stdout), and a marker printed inside that part invites exactly that timing.
+        stuck = self.send("setTimeout(() => console.log('waiting'), 0);\nawait new Promise(() => {})")
         self.wait_for_stdout(stuck, "waiting")
         self.km.interrupt_kernel()
         # The first interrupt only raises the flag this cell never polls: no reply to it within a second
