@@ -7,7 +7,10 @@
  * - fid: the Frechet distance between those images and the real held-out digits, on the classifier's
  *   penultimate features (FID with the reference classifier in place of Inception-v3);
  * - caption_accuracy: the fraction of held-out digits whose generated caption names the right digit;
- * - perplexity: held-out caption perplexity under the model's LM (perplexity.ts).
+ * - perplexity: held-out caption perplexity under the model's LM (perplexity.ts);
+ * - diffusion_mse: the held-out epsilon error at a fixed log-SNR grid, unweighted (diffusion-loss.ts): the
+ *   diffusion half of a validation loss, comparable across weightings, targets and schedules, which the
+ *   training loss is not.
  *
  * FID is biased upward at small sample sizes (Chong & Forsyth 2020), so compare rows only at equal `n`.
  */
@@ -25,6 +28,7 @@ import { captionAccuracy } from './caption-digit';
 import { digitBatch, forEachChunk } from './digits';
 import { frechetDistanceOf } from './frechet';
 import { captionPerplexity } from './perplexity';
+import { heldOutDiffusionLoss } from './diffusion-loss';
 
 export interface EvalConfig {
   /** Images generated per digit for t2i_accuracy and fid (default 10: 100 images). */
@@ -56,6 +60,8 @@ export interface EvalRow {
   readonly fid: number;
   readonly caption_accuracy: number;
   readonly perplexity: number;
+  /** Held-out epsilon MSE, mean over the log-SNR grid -6, -4, ..., 6 (diffusion-loss.ts). */
+  readonly diffusion_mse: number;
   /** Images generated per digit. */
   readonly n: number;
   readonly steps: number;
@@ -214,11 +220,13 @@ export async function evaluate(model: Transfusion, overrides: DeepPartial<EvalCo
     // The same held-out digits, as caption-first documents; their latents are the ones just captioned.
     const dataset = new MnistDataset({ size: heldout.side, split: 'heldout' });
     const { perplexity } = captionPerplexity(model, { n: m, seed: config.seed }, { dataset, images: (index) => latentRows[index] });
+    const diffusion = heldOutDiffusionLoss(model, { n: m, seed: config.seed }, { dataset, images: (index) => latentRows[index] });
     return {
       t2i_accuracy: t2iAccuracy,
       fid,
       caption_accuracy: captionAcc,
       perplexity,
+      diffusion_mse: diffusion.mse,
       n: config.n,
       steps: config.steps,
       guidance: config.guidance,

@@ -11,4 +11,5 @@ export * from './symmetric-eigen';
 export * from './frechet';
 export * from './caption-digit';
 export * from './perplexity';
+export * from './diffusion-loss';
 export * from './evaluate';

@@ -59,7 +59,7 @@ export interface PerplexityResult {
 }
 
 /** The first `n` items of a dataset, so the loader's epoch covers exactly them. */
-function firstItems(dataset: ImageDataset, n: number): ImageDataset {
+export function firstItems(dataset: ImageDataset, n: number): ImageDataset {
   return {
     length: n,
     height: dataset.height,

@@ -9,6 +9,7 @@ import { mnistHeldoutDigits } from '../../src/eval/classifier-train';
 import { frechetDistanceOf } from '../../src/eval/frechet';
 import { evaluate, type DigitScorer, type EvalGenerators } from '../../src/eval/evaluate';
 import { DigitClassifier } from '../../src/eval/classifier';
+import { heldOutDiffusionLoss } from '../../src/eval/diffusion-loss';
 
 before(async () => {
   await initEngine();
@@ -87,6 +88,10 @@ test('evaluate with fake generators gives the exact expected row; options reach 
   all.dispose();
   assert.ok(Math.abs(row.fid - frechetDistanceOf(generated, real)) < 1e-9, `fid ${row.fid}`);
   assert.ok(Math.abs(row.perplexity - 262) < 262 * 1e-5, `perplexity ${row.perplexity}`);
+  // The held-out diffusion error is taken on the same 40 digits, the same documents a direct call builds.
+  const direct = heldOutDiffusionLoss(model, { n: 40, seed: 9 });
+  assert.ok(Number.isFinite(row.diffusion_mse) && row.diffusion_mse > 0, `diffusion_mse ${row.diffusion_mse}`);
+  assert.ok(Math.abs(row.diffusion_mse - direct.mse) < 1e-6 * direct.mse, `${row.diffusion_mse} vs ${direct.mse}`);
   assert.deepEqual({ n: row.n, steps: row.steps, guidance: row.guidance, seed: row.seed }, { n: 3, steps: 7, guidance: 2.5, seed: 9 });
   assert.ok(row.seconds > 0 && row.seconds < 60);
 
