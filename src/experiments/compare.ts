@@ -16,9 +16,10 @@ export const LOSS_KEYS = ['loss', 'lm', 'diffusion'] as const;
 
 /**
  * Fields of an evaluation row that describe how it was taken rather than how good the model is
- * (src/eval's EvalRow: sample count, sampler steps, guidance scale, wall time): shown in the table, not drawn.
+ * (src/eval's EvalRow: sample count, sampler steps, guidance scale, wall time; a rescore's time): shown in the
+ * table, not drawn.
  */
-export const EVAL_SETTINGS: readonly string[] = ['trainStep', 'n', 'steps', 'guidance', 'seconds', 'seed'];
+export const EVAL_SETTINGS: readonly string[] = ['trainStep', 'rescoredAt', 'n', 'steps', 'guidance', 'seconds', 'seed'];
 
 /** Prefix of evaluation columns in the comparison table (`eval.fid`), apart from the run's own columns. */
 export const EVAL_PREFIX = 'eval.';

@@ -8,6 +8,7 @@ export * from './provenance';
 export * from './run-record';
 export * from './train-run';
 export * from './sweep';
+export * from './rescore';
 export * from './load-run';
 export * from './compare';
 export * from './report';

@@ -8,7 +8,8 @@ import { join, resolve } from 'node:path';
 import * as aq from 'arquero';
 import { restore, type Restored } from '../checkpoint/checkpoint';
 import type { ExperimentConfig } from './experiment-config';
-import { RUN_FILES, readRecord, type RecordedEval, type MetricsRow, type RunRecord } from './run-record';
+import { RUN_FILES, readMetrics, readRecord, type RecordedEval, type MetricsRow, type RunRecord } from './run-record';
+
 import { SWEEP_FILE, type SweepManifest } from './sweep';
 
 export interface LoadedRun {
@@ -42,15 +43,6 @@ function checkFolder(dir: string): string {
   if (!existsSync(path)) throw new RunFolderError(path, 'does not exist');
   if (!statSync(path).isDirectory()) throw new RunFolderError(path, 'is a file, not a run folder');
   return path;
-}
-
-/** The metrics table of the run in `dir`: from metrics.arrow, or metrics.csv where only that was kept. */
-export function readMetrics(dir: string): aq.ColumnTable {
-  const arrow = join(dir, RUN_FILES.metricsArrow);
-  if (existsSync(arrow)) return aq.fromArrow(readFileSync(arrow));
-  const csv = join(dir, RUN_FILES.metricsCsv);
-  if (existsSync(csv)) return aq.fromCSV(readFileSync(csv, 'utf8'));
-  return aq.table({ step: [] });
 }
 
 /** Load the run in `dir` (a folder holding run.json). */

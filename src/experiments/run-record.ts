@@ -203,6 +203,19 @@ export class Run<C = unknown> {
     return run;
   }
 
+  /**
+   * Open the run in `dir` as it stands (record, metrics, evaluations), to add a later evaluation to a finished run
+   * with `addRescore` (see rescore.ts). Nothing is written by opening.
+   */
+  static open<C>(dir: string): Run<C> {
+    const record = readRecord<C>(dir);
+    const run = new Run<C>(resolve(dir), record, 50);
+    run.rows.push(...(readMetrics(dir).objects() as MetricsRow[]));
+    const evalPath = join(dir, RUN_FILES.evalJson);
+    if (existsSync(evalPath)) run.evals.push(...(JSON.parse(readFileSync(evalPath, 'utf8')) as RecordedEval[]));
+    return run;
+  }
+
   get name(): string {
     return this.record.name;
   }
@@ -251,6 +264,21 @@ export class Run<C = unknown> {
     this.assertRunning('addEval');
     this.evals.push({ trainStep: this.rows.length, ...row });
     this.writeEvals();
+  }
+
+  /**
+   * Add an evaluation to a FINISHED run, taken later from its checkpoint (e.g. with a metric added since it
+   * trained): `trainStep` is the run's last step and `rescoredAt` says when. The newest row is the one
+   * `compareRuns` reads; the earlier ones stay in eval.json.
+   */
+  addRescore(row: object): RecordedEval {
+    if (this.record.status !== 'finished') {
+      throw new Error(`run '${this.name}': only a finished run is rescored (status ${this.record.status}); resume or rerun it first`);
+    }
+    const recorded = { trainStep: this.record.steps, rescoredAt: new Date().toISOString(), ...row } as RecordedEval;
+    this.evals.push(recorded);
+    this.writeEvals();
+    return recorded;
   }
 
   /** Save a PNG (e.g. `(await imageGrid(samples)).png`) as samples/<name>.png; returns its path. */
@@ -302,6 +330,15 @@ export class Run<C = unknown> {
     writeRunFile(join(this.dir, RUN_FILES.metricsCsv), aq.toCSV(table));
     writeRunFile(join(this.dir, RUN_FILES.metricsArrow), aq.toArrowIPC(table));
   }
+}
+
+/** The metrics table of the run in `dir`: from metrics.arrow, or metrics.csv where only that was kept. */
+export function readMetrics(dir: string): aq.ColumnTable {
+  const arrow = join(dir, RUN_FILES.metricsArrow);
+  if (existsSync(arrow)) return aq.fromArrow(readFileSync(arrow));
+  const csv = join(dir, RUN_FILES.metricsCsv);
+  if (existsSync(csv)) return aq.fromCSV(readFileSync(csv, 'utf8'));
+  return aq.table({ step: [] });
 }
 
 /** run.json of the run in `dir`; a missing or unreadable file is an error naming it. */

@@ -7,7 +7,8 @@
  * A sweep can be stopped (kernel interrupt) or crash and be started again with the same arguments: arms whose
  * run.json says `finished` with the same config are not rerun, an unfinished arm goes on from its checkpoint
  * when it has one (see `checkpointEvery`) and restarts otherwise, and the arms not yet run follow.
- * runs/<sweep>/sweep.json lists the grid and each arm's status.
+ * runs/<sweep>/sweep.json lists the grid and each arm's status. With `rescore: true` the finished arms it skips
+ * are evaluated again from their checkpoints (rescore.ts), for a metric or scorer newer than the runs.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -17,6 +18,7 @@ import { canonicalPath, withField } from './dotted-path';
 import { resolveExperiment, type ExperimentConfig, type ExperimentSpec } from './experiment-config';
 import { DEFAULT_RUNS_ROOT, RUN_FILES, checkName, readRecord, type RunStatus } from './run-record';
 import { trainRun, type TrainRunOptions } from './train-run';
+import { rescoreRun } from './rescore';
 
 /** Values to try per field: `{ 'objective.lambda': [0.5, 1, 2], 'train.optimizer.lr': [1e-3, 3e-4] }`. */
 export type SweepGrid = Readonly<Record<string, readonly unknown[]>>;
@@ -26,6 +28,12 @@ export interface SweepOptions extends Omit<TrainRunOptions, keyof ExperimentSpec
   readonly name: string;
   /** Seeds to repeat every combination with (default: the base spec's seed only, not named in the arm). */
   readonly seeds?: readonly number[];
+  /**
+   * Evaluate the finished arms found on disk again, from their checkpoints, with this call's `evaluate` (default
+   * src/eval's, with each arm's `evaluation` settings), adding the row to their eval.json (default false: a
+   * finished arm is left as it is). For a metric added, or a scorer changed, after the arms trained.
+   */
+  readonly rescore?: boolean;
 }
 
 /** One run of a sweep. */
@@ -66,6 +74,8 @@ export interface SweepResult {
   /** Arms trained by this call, and arms found finished and skipped. */
   readonly ran: readonly string[];
   readonly skipped: readonly string[];
+  /** Finished arms evaluated again by this call (`rescore: true`). */
+  readonly rescored: readonly string[];
 }
 
 /** A value as it reads in a folder name: numbers and strings as written, a `{ kind }` block by its kind. */
@@ -136,12 +146,13 @@ function armStatus(dir: string): ArmStatus {
 
 /** Train every arm not yet finished; see the file comment. */
 export async function sweep(base: ExperimentSpec, grid: SweepGrid, options: SweepOptions): Promise<SweepResult> {
-  const { name, seeds, root: parent, ...runOptions } = options;
+  const { name, seeds, root: parent, rescore, ...runOptions } = options;
   checkName('sweep.name', name);
   const arms = planSweep(base, grid, seeds);
   const root = resolve(parent ?? DEFAULT_RUNS_ROOT, name);
   const ran: string[] = [];
   const skipped: string[] = [];
+  const rescored: string[] = [];
 
   for (const arm of arms) {
     const dir = join(root, arm.name);
@@ -169,6 +180,10 @@ export async function sweep(base: ExperimentSpec, grid: SweepGrid, options: Swee
   for (const arm of arms) {
     if (armStatus(join(root, arm.name)) === 'finished') {
       skipped.push(arm.name);
+      if (rescore === true) {
+        await rescoreRun(join(root, arm.name), { evaluate: runOptions.evaluate });
+        rescored.push(arm.name);
+      }
       continue;
     }
     ran.push(arm.name);
@@ -180,7 +195,7 @@ export async function sweep(base: ExperimentSpec, grid: SweepGrid, options: Swee
     } finally {
       save();
     }
-    if (status === 'interrupted') return { dir: root, status: 'interrupted', manifest: save(), ran, skipped };
+    if (status === 'interrupted') return { dir: root, status: 'interrupted', manifest: save(), ran, skipped, rescored };
   }
-  return { dir: root, status: 'finished', manifest: save(), ran, skipped };
+  return { dir: root, status: 'finished', manifest: save(), ran, skipped, rescored };
 }

@@ -1,0 +1,54 @@
+/**
+ * Rescoring: evaluate a finished run again from its checkpoint, without training it again, and add the row to
+ * its eval.json. What it is for: a metric added after the runs of an ablation trained (say `diffusion_mse`), a
+ * scoring function that changed, or more generated images for a tighter FID. `compareRuns` reads each run's
+ * newest row, so a rescored sweep compares on the new metrics; the old rows stay in eval.json for the record.
+ *
+ *   await rescoreRun('runs/lambda/lambda=5,seed=0');                 // src/eval's evaluate, the run's settings
+ *   await sweep(base, grid, { name: 'lambda', rescore: true, evaluate: score });   // every finished arm too
+ *
+ * The model is restored exactly as it was saved (weights, EMA, config), put in eval mode, and handed to the
+ * scorer with the same context a training run gives it, including the `<seed>/eval` stream, so a rescore with
+ * an unchanged scorer reproduces the run's own row.
+ */
+import { Rng } from '../engine/random';
+import { restore } from '../checkpoint/checkpoint';
+import { evaluate, type EvalConfig } from '../eval/evaluate';
+import type { DeepPartial } from '../config';
+import type { ExperimentConfig } from './experiment-config';
+import { RUN_FILES, Run, type RecordedEval } from './run-record';
+import type { EvaluateFn } from './train-run';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+
+export interface RescoreOptions {
+  /**
+   * The scorer (as `trainRun`'s `evaluate`). Default: src/eval's `evaluate` with `evaluation` below, else with the
+   * run's own `evaluation` settings, else with the defaults.
+   */
+  readonly evaluate?: EvaluateFn;
+  /** Settings for the default scorer, over the run's own (e.g. `{ n: 50 }` for a tighter FID). */
+  readonly evaluation?: DeepPartial<EvalConfig>;
+}
+
+/** Evaluate the finished run in `dir` from its checkpoint and add the row to its eval.json; returns the row. */
+export async function rescoreRun(dir: string, options: RescoreOptions = {}): Promise<RecordedEval> {
+  const run = Run.open<ExperimentConfig>(dir);
+  if (run.status !== 'finished') {
+    throw new Error(`${run.dir}: only a finished run is rescored (status ${run.status}); resume or rerun it first`);
+  }
+  const checkpoint = join(run.dir, RUN_FILES.checkpoint);
+  if (!existsSync(checkpoint)) throw new Error(`${run.dir} has no ${RUN_FILES.checkpoint} to rescore from`);
+  const config = run.info.config;
+  const restored = restore(checkpoint);
+  try {
+    const model = restored.model;
+    model.eval();
+    const score: EvaluateFn = options.evaluate ?? ((m) => evaluate(m, { ...config.evaluation, ...options.evaluation }));
+    const row = await score(model, { config, rng: new Rng(`${config.seed}/eval`), run });
+    return run.addRescore(row);
+  } finally {
+    restored.model.dispose();
+    restored.trainer?.dispose();
+  }
+}
