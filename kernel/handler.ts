@@ -6,7 +6,8 @@
  * - the interrupt flag (src/engine/interrupt.ts) is lowered when each cell starts, and a cell that ends with
  *   it raised is reported as interrupted, so the cells queued behind it are aborted as in ipykernel;
  * - cells queued behind a failed cell are aborted exactly, not by tslab's 200 ms timer;
- * - `kernel_info_reply` and `shutdown_reply` carry `status: 'ok'`, and `is_complete` can answer `invalid`.
+ * - `kernel_info_reply` and `shutdown_reply` carry `status: 'ok'`, and `is_complete` can answer `invalid`;
+ * - shorthand properties naming an earlier cell's variables (`{ model }`) work (kernel/shorthand.ts).
  * Inspection and completion are tslab's, inherited unchanged.
  */
 import { format, TextDecoder } from 'node:util';
@@ -17,6 +18,7 @@ import { ConsoleInterface, Executor } from 'tslab/dist/executor';
 import { clearInterrupt, interruptRequested } from '../src/engine/interrupt';
 import { DisplaySink, resultOf } from './display';
 import { History } from './history';
+import { expandShorthands, originalColumn, type Expanded } from './shorthand';
 import { DisplayContent, ErrorContent, ExecuteReply, ExecuteRequest } from './protocol';
 
 /** The outputs of one execute request, bound by the server to that request's parent header. */
@@ -78,6 +80,23 @@ export function cellTraceback(e: Error): string[] {
   const lines = (e.stack ?? `${e.name}: ${e.message}`).split('\n');
   const below = lines.findIndex((l) => /^\s+at .*\(node:vm:/.test(l));
   return below < 0 ? lines : lines.slice(0, below);
+}
+
+/** The cell as tslab should compile it; the cell itself where it cannot be parsed for rewriting. */
+function expandedCell(code: string): Expanded {
+  try {
+    return expandShorthands(code);
+  } catch {
+    return { code, insertions: [] };
+  }
+}
+
+/** A compiler diagnostic of the cell (format, '', line, column, message) with its column as the user typed it. */
+export function diagnosticAsTyped(args: unknown[], expanded: Expanded): unknown[] {
+  if (expanded.insertions.length === 0 || args.length !== 5 || args[0] !== '%s%d:%d - %s' || args[1] !== '') return args;
+  const [fmt, file, line, column, message] = args;
+  if (typeof line !== 'number' || typeof column !== 'number') return args;
+  return [fmt, file, line, originalColumn(expanded.insertions, line - 1, column - 1) + 1, message];
 }
 
 /** One `error` message from what the executor reported for a failed cell. */
@@ -206,9 +225,10 @@ export class LabHandler extends JupyterHandlerImpl {
 
   private async outcome(code: string, silent: boolean, out: CellOutputs): Promise<Outcome> {
     try {
-      const ok = await this.cells.execute(code);
+      const expanded = expandedCell(code);
+      const ok = await this.cells.execute(expanded.code);
       const { value, errors } = this.console.take();
-      if (!ok) return { error: errorContent(errors) };
+      if (!ok) return { error: errorContent(errors.map((args) => diagnosticAsTyped(args, expanded))) };
       // A `//%module` cell reports its diagnostics but still succeeds (tslab registers the module anyway).
       for (const args of errors) out.stream('stderr', `${format(...args)}\n`);
       if (interruptRequested()) return { error: INTERRUPTED };

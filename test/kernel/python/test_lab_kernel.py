@@ -105,6 +105,22 @@ class LabKernelTests(unittest.TestCase):
             "the kernel lowers the flag when each cell starts",
         )
 
+    def test_shorthand_properties_see_earlier_cells(self):
+        # tslab alone throws "shortA is not defined" for `{ shortA }` in a later cell (kernel/shorthand.ts).
+        reply, _ = self.run_cell(
+            "const shortA = 3;\nlet shortB = 'b';\nfunction shortF() { return 1; }\nimport * as shortLab from 'transfusion-lab';"
+        )
+        self.assertEqual(reply["status"], "ok", reply)
+        self.assertEqual(
+            self.result_text("const both = { shortA, shortB, f: shortF() };\nJSON.stringify({ ...both, lab: typeof ({ shortLab }).shortLab.initEngine })"),
+            '\'{"shortA":3,"shortB":"b","f":1,"lab":"function"}\'',
+        )
+        # A compiler error after a rewritten shorthand is reported at the column the user typed.
+        code = "({ shortA }); const wrong: string = 1;"
+        reply, _ = self.run_cell(code)
+        self.assertEqual(reply["ename"], "TSError")
+        self.assertTrue(reply["evalue"].startswith(f"1:{code.index('wrong') + 1} - "), reply["evalue"])
+
     # --- rich output ---------------------------------------------------------------------------------------
 
     def test_execute_result_carries_the_whole_bundle(self):
