@@ -16,10 +16,10 @@ import { byteTokenizer, type Tokenizer } from '../data/tokenizer';
 import type { SequenceLayout } from '../blocks/layout';
 import type { VQAutoencoder } from '../blocks/vq';
 import type { LossOutput } from '../train/trainer';
-import type { MimeBundle } from '../viz/mime';
 import { resolveBaselineConfig, validateBaselineConfig, type BaselineConfig, type BaselinePresetName } from './config';
 import { checkCodesMatch, codeSequence, type CodeBatch } from './codes';
 import { BaselineNet } from './network';
+import { ModelFacade } from '../model/facade';
 import { resolveGenerateOptions } from '../generate/options';
 import { sampleToken, type TokenSampling } from '../generate/sample-token';
 
@@ -54,10 +54,6 @@ export interface TextToImageResult {
   readonly codes: tf.Tensor2D;
 }
 
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
 /** The sampling fields of `options` over DEFAULT_GENERATE's, checked there (errors name `generate.<field>`). */
 function samplingOf(options: TextToImageOptions, defaults: Partial<TokenSampling> = {}): TokenSampling {
   const { temperature, topK, topP, greedy } = { ...defaults, ...options };
@@ -69,14 +65,18 @@ function isCodeBatch(batch: MixedBatch | CodeBatch): batch is CodeBatch {
   return !('slots' in batch);
 }
 
-export class ChameleonBaseline {
+export class ChameleonBaseline extends ModelFacade<BaselineNet> {
   readonly config: BaselineConfig;
   readonly net: BaselineNet;
   readonly tokenizer: Tokenizer;
-  /** The image tokenizer (settable later, e.g. after training it); checked against the config when used. */
+  /**
+   * The image tokenizer (settable later, e.g. after training it); checked against the config when used. The
+   * caller owns it: `dispose()` frees the network's parameters only.
+   */
   vq: VQAutoencoder | null;
 
   constructor(config: BaselineConfig, options: BaselineOptions = {}) {
+    super();
     this.config = validateBaselineConfig(config);
     this.net = new BaselineNet(this.config.net, (options.rng ?? globalRng()).fork('init'));
     this.vq = options.vq ?? null;
@@ -261,40 +261,10 @@ export class ChameleonBaseline {
     return this.vq;
   }
 
-  namedParameters(): [string, tf.Variable][] {
-    return this.net.namedParameters();
-  }
+  protected readonly title = 'ChameleonBaseline';
 
-  numParameters(): number {
-    return this.net.numParameters();
-  }
-
-  train(mode = true): this {
-    this.net.train(mode);
-    return this;
-  }
-
-  eval(): this {
-    return this.train(false);
-  }
-
-  /** Architecture tree, objective and parameter count. */
-  summary(): string {
+  protected objectiveLine(): string {
     const n = this.config.net;
-    const objective = `objective: next-token cross-entropy on every position (text and ${n.grid.height * n.grid.width} codes per image from a ${n.codebookSize}-code VQ)`;
-    return `ChameleonBaseline: ${this.numParameters().toLocaleString('en-US')} parameters\n${objective}\n${this.net.summary()}`;
-  }
-
-  toMimeBundle(): MimeBundle {
-    const text = this.summary();
-    const [head, objective, ...tree] = text.split('\n');
-    const html = `<div><b>${escapeHtml(head)}</b><br><span>${escapeHtml(objective)}</span>` +
-      `<details><summary>architecture</summary><pre>${escapeHtml(tree.join('\n'))}</pre></details></div>`;
-    return { data: { 'text/plain': text, 'text/html': html } };
-  }
-
-  /** Free the network's parameters (not the VQ's, which the caller owns). */
-  dispose(): void {
-    this.net.dispose();
+    return `objective: next-token cross-entropy on every position (text and ${n.grid.height * n.grid.width} codes per image from a ${n.codebookSize}-code VQ)`;
   }
 }

@@ -4,27 +4,23 @@
  * saved run's architecture exactly (house style 1). Shown as a cell's value, it displays its architecture
  * summary and parameter count.
  */
-import { tf } from '../engine/tf';
 import { Rng, rng as globalRng } from '../engine/random';
 import type { DeepPartial } from '../config';
 import type { MixedBatch } from '../data/sequence';
 import type { LossOutput } from '../train/trainer';
-import type { MimeBundle } from '../viz/mime';
 import { resolveConfig, validateConfig, type PresetName, type TransfusionConfig } from './config';
 import { TransfusionNet } from './network';
 import { TransfusionObjective } from './objective';
+import { ModelFacade } from './facade';
 
-function escapeHtml(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
-
-export class Transfusion {
+export class Transfusion extends ModelFacade<TransfusionNet> {
   readonly config: TransfusionConfig;
   readonly net: TransfusionNet;
   readonly objective: TransfusionObjective;
 
   /** Build from a full config (validated). The initialisation draws from `rng` (default: the global stream). */
   constructor(config: TransfusionConfig, rng: Rng = globalRng()) {
+    super();
     this.config = validateConfig(config);
     this.net = new TransfusionNet(this.config.net, rng.fork('init'));
     this.objective = new TransfusionObjective(this.config.objective);
@@ -40,40 +36,11 @@ export class Transfusion {
     return this.objective.loss(this.net, batch, rng);
   }
 
-  namedParameters(): [string, tf.Variable][] {
-    return this.net.namedParameters();
-  }
+  protected readonly title = 'Transfusion';
 
-  numParameters(): number {
-    return this.net.numParameters();
-  }
-
-  train(mode = true): this {
-    this.net.train(mode);
-    return this;
-  }
-
-  eval(): this {
-    return this.train(false);
-  }
-
-  /** Architecture tree, objective and parameter count. */
-  summary(): string {
+  protected objectiveLine(): string {
     const o = this.config.objective;
-    const objective = `objective: L_LM + ${o.lambda} * L_diffusion; schedule ${o.schedule.kind}, predict ${o.prediction}, ` +
+    return `objective: L_LM + ${o.lambda} * L_diffusion; schedule ${o.schedule.kind}, predict ${o.prediction}, ` +
       `t ~ ${o.timesteps.kind}, weighting ${o.weighting.kind}, noise limiting ${o.noiseLimit ? `t <= ${o.noiseLimitTMax} for image-first` : 'off'}`;
-    return `Transfusion: ${this.numParameters().toLocaleString('en-US')} parameters\n${objective}\n${this.net.summary()}`;
-  }
-
-  toMimeBundle(): MimeBundle {
-    const text = this.summary();
-    const [head, objective, ...tree] = text.split('\n');
-    const html = `<div><b>${escapeHtml(head)}</b><br><span>${escapeHtml(objective)}</span>` +
-      `<details><summary>architecture</summary><pre>${escapeHtml(tree.join('\n'))}</pre></details></div>`;
-    return { data: { 'text/plain': text, 'text/html': html } };
-  }
-
-  dispose(): void {
-    this.net.dispose();
   }
 }
