@@ -1,10 +1,8 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { tf } from '../../src/engine/tf';
-import { initEngine } from '../../src/engine/engine';
 import { heldOutDiffusionLoss } from '../../src/eval/diffusion-loss';
 import { compareRuns } from '../../src/experiments/compare';
 import { loadRun } from '../../src/experiments/load-run';
@@ -12,21 +10,11 @@ import { rescoreRun } from '../../src/experiments/rescore';
 import { Run } from '../../src/experiments/run-record';
 import { sweep } from '../../src/experiments/sweep';
 import { trainRun, type EvaluateFn } from '../../src/experiments/train-run';
-import type { ExperimentSpec } from '../../src/experiments/experiment-config';
+import { TINY_SPEC, useTempRoot } from '../helpers/experiments';
 
-let root: string;
-before(async () => {
-  await initEngine();
-  root = fs.mkdtempSync(join(tmpdir(), 'tf-rescore-'));
-});
-after(() => fs.rmSync(root, { recursive: true, force: true }));
-
-const BASE: ExperimentSpec = {
-  model: { net: { transformer: { dModel: 32, nLayers: 1, nHeads: 2, ffnHidden: 64 } } },
-  batchSize: 4,
-  steps: 3,
-  samples: null,
-};
+let root = '';
+useTempRoot('tf-rescore-', (dir) => (root = dir));
+const BASE = TINY_SPEC;
 
 /** A cheap, deterministic scorer that depends on the weights. */
 const diffusionOnly: EvaluateFn = (model) => ({ diffusion_mse: heldOutDiffusionLoss(model, { n: 8, logSnr: [-2, 2] }).mse });

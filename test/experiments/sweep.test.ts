@@ -1,29 +1,17 @@
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fs from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as aq from 'arquero';
 import { tf } from '../../src/engine/tf';
 import { ConfigError } from '../../src/config';
-import { initEngine } from '../../src/engine/engine';
 import { readRecord } from '../../src/experiments/run-record';
 import { sweep, SWEEP_FILE, type SweepManifest } from '../../src/experiments/sweep';
-import type { ExperimentSpec } from '../../src/experiments/experiment-config';
+import { TINY_SPEC, useTempRoot } from '../helpers/experiments';
 
-let root: string;
-before(async () => {
-  await initEngine();
-  root = fs.mkdtempSync(join(tmpdir(), 'tf-sweep-'));
-});
-after(() => fs.rmSync(root, { recursive: true, force: true }));
-
-const BASE: ExperimentSpec = {
-  model: { net: { transformer: { dModel: 32, nLayers: 1, nHeads: 2, ffnHidden: 64 } } },
-  batchSize: 4,
-  steps: 3,
-  samples: null,
-};
+let root = '';
+useTempRoot('tf-sweep-', (dir) => (root = dir));
+const BASE = TINY_SPEC;
 const GRID = { 'objective.lambda': [1, 2, 5, 10] };
 const ARMS = ['lambda=1', 'lambda=2', 'lambda=5', 'lambda=10'];
 const manifestOf = (name: string): SweepManifest => JSON.parse(fs.readFileSync(join(root, name, SWEEP_FILE), 'utf8'));
