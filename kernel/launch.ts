@@ -7,12 +7,16 @@
  *   1. module resolution, so cells in any folder import 'transfusion-lab' (kernel/resolve.ts);
  *   2. the engine (src/engine/engine.ts) and the lab's package entry, preloaded so the first cell is fast and
  *      shares this process's instances; the engine's one-line report goes into the kernel's banner;
- *   3. tslab's compiler, warmed before the first request like tslab's own `startKernel` does;
+ *   3. tslab's compiler, warmed before the first request like tslab's own `startKernel` does, type-checking cells
+ *      with the checking options of the nearest tsconfig.json, else strict (kernel/compiler-options.ts; set up by
+ *      the first import below, before tslab loads);
  *   4. SIGINT (Jupyter's `interrupt_mode: signal`): the first raises the lab's cooperative interrupt
  *      (src/engine/interrupt.ts), which training loops poll between steps; a second one while the flag is
  *      still up also abandons the awaited promise, for a cell that never polls;
  *   5. the display hook `globalThis[Symbol.for('transfusion.kernel')]` for src/viz's `display()`.
  */
+// First: it must run before tslab's converter loads (kernel/cell-checks.ts).
+import { cellChecks } from './cell-checks';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { versions } from 'tslab';
@@ -20,6 +24,7 @@ import { Converter, createConverter } from 'tslab/dist/converter';
 import { ConverterSet, createExecutor } from 'tslab/dist/executor';
 import { initEngine } from '../src/engine/engine';
 import { interruptRequested, requestInterrupt } from '../src/engine/interrupt';
+import { describeCheckOptions } from './compiler-options';
 import { installDisplayHook } from './display';
 import { CellConsole, LabHandler } from './handler';
 import { installLabResolution, PACKAGE_NAME } from './resolve';
@@ -73,6 +78,7 @@ async function main(): Promise<void> {
   const stderr = process.stderr.write.bind(process.stderr);
   const log = (line: string): void => void stderr(`${line}\n`);
 
+  if (cellChecks.problem) log(`transfusion kernel: ${describeCheckOptions(cellChecks)}`);
   const root = installLabResolution();
   const engineLine = await preloadLab(root, log);
   const version = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
@@ -84,7 +90,7 @@ async function main(): Promise<void> {
   const executor = createExecutor(process.cwd(), convs, cellConsole);
   const handler = new LabHandler(executor, cellConsole, {
     version,
-    banner: `Transfusion Lab ${version}: TypeScript ${versions.typescript} on Node ${versions.node} (tslab ${versions.tslab})\n${engineLine}`,
+    banner: `Transfusion Lab ${version}: TypeScript ${versions.typescript} on Node ${versions.node} (tslab ${versions.tslab})\n${engineLine}\n${describeCheckOptions(cellChecks)}`,
   });
 
   const interrupt = (): void => {

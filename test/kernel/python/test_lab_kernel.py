@@ -105,6 +105,18 @@ class LabKernelTests(unittest.TestCase):
             "the kernel lowers the flag when each cell starts",
         )
 
+    def test_cells_are_type_checked_strictly_without_a_tsconfig(self):
+        # The kernel runs in an empty temporary folder: no tsconfig.json above it, so the lab's default (strict).
+        reply, _ = self.run_cell("function implicitAny(x) { return x; }")
+        self.assertEqual(reply["ename"], "TSError")
+        self.assertIn("Parameter 'x' implicitly has an 'any' type", reply["evalue"])
+        msg_id = self.kc.kernel_info()
+        while True:
+            info = self.kc.get_shell_msg(timeout=TIMEOUT)
+            if info["parent_header"].get("msg_id") == msg_id:
+                break
+        self.assertIn("cells: type-checked with strict (the default", info["content"]["banner"])
+
     def test_shorthand_properties_see_earlier_cells(self):
         # tslab alone throws "shortA is not defined" for `{ shortA }` in a later cell (kernel/shorthand.ts).
         reply, _ = self.run_cell(
