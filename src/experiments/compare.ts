@@ -10,6 +10,7 @@ import type { Figure } from '../viz/figure';
 import type { HistoryRow } from '../viz/loss-curves';
 import { loadRun, runDirs, type LoadedRun } from './load-run';
 import { rowsTable } from './run-record';
+import { canonicalJson } from './atomic';
 
 /** The losses a run logs per step, in the order tables and figures show them. */
 export const LOSS_KEYS = ['loss', 'lm', 'diffusion'] as const;
@@ -42,6 +43,43 @@ function loadAll(input: RunsInput): LoadedRun[] {
 function meanOfLast(history: readonly Readonly<Record<string, number | null>>[], key: string, window: number): number | null {
   const values = history.slice(-window).map((r) => r[key]).filter((v): v is number => typeof v === 'number');
   return values.length === 0 ? null : values.reduce((a, b) => a + b, 0) / values.length;
+}
+
+type LossKey = (typeof LOSS_KEYS)[number];
+
+/**
+ * The model config fields that change what a logged training loss measures, by loss. The diffusion loss is
+ * weighted by w(t), drawn at the objective's timesteps, in its target's space, on its schedule's noise, in its
+ * latent space; the total adds lambda times it. The LM loss means the same in every Transfusion arm.
+ */
+export const LOSS_MEANING_FIELDS: Readonly<Record<LossKey, readonly string[]>> = {
+  loss: ['objective.lambda', 'objective.weighting', 'objective.prediction', 'objective.schedule', 'objective.timesteps', 'objective.noiseLimit', 'objective.noiseLimitTMax', 'net.latent'],
+  lm: [],
+  diffusion: ['objective.weighting', 'objective.prediction', 'objective.schedule', 'objective.timesteps', 'objective.noiseLimit', 'objective.noiseLimitTMax', 'net.latent'],
+};
+
+function fieldAt(value: unknown, dotted: string): unknown {
+  return dotted.split('.').reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), value);
+}
+
+/**
+ * For each training loss whose meaning differs across `runs`, the model fields that differ (see
+ * LOSS_MEANING_FIELDS): such a loss is not comparable between the arms, e.g. the diffusion loss of a min-SNR arm
+ * against a constant-weighting one. Compare held-out, unweighted metrics instead (src/eval's `diffusion_mse`).
+ */
+export function incomparableLosses(runs: readonly LoadedRun[]): Partial<Record<LossKey, string[]>> {
+  const out: Partial<Record<LossKey, string[]>> = {};
+  for (const key of LOSS_KEYS) {
+    const differ = LOSS_MEANING_FIELDS[key].filter((field) => new Set(runs.map((r) => canonicalJson(fieldAt(r.config?.model, field) ?? null))).size > 1);
+    if (differ.length > 0) out[key] = differ.map((f) => f.replace(/^objective\./, ''));
+  }
+  return out;
+}
+
+/** How a training loss is named in figures: as logged, or with why it does not compare across these arms. */
+function lossLabel(key: LossKey, incomparable: Partial<Record<LossKey, string[]>>): string {
+  const why = incomparable[key];
+  return why ? `${key} (not comparable: ${why.join(', ')} ${why.length === 1 ? 'differs' : 'differ'})` : key;
 }
 
 /** The label a run is grouped under: its sweep arm, or its own name. */
@@ -78,7 +116,11 @@ export interface ComparisonPlotsOptions {
 export const DEFAULT_COMPARISON_PLOTS: ComparisonPlotsOptions = { smoothing: 0.6, window: 10 };
 
 export interface ComparisonFigures {
-  /** Loss, LM and diffusion curves against step, one colour per arm (seeds of an arm share it); null when no run logged a step. */
+  /**
+   * Loss, LM and diffusion curves against step, one colour per arm (seeds of an arm share it); null when no run
+   * logged a step. A loss whose meaning differs across the arms is named with the fields that differ
+   * (`incomparableLosses`), here and in the bars.
+   */
   readonly curves: Figure | null;
   /**
    * Final losses and every numeric evaluation metric, one panel each, one bar per arm (mean ± std over seeds);
@@ -94,15 +136,19 @@ export function comparisonPlots(input: RunsInput | aq.ColumnTable, options?: Dee
   const dirs = typeof input === 'string' || Array.isArray(input) ? input as RunsInput : ((input as aq.ColumnTable).array('dir') as string[]);
   const runs = loadAll(dirs);
   const logged = LOSS_KEYS.filter((k) => runs.some((run) => run.history.some((row) => typeof row[k] === 'number')));
+  const incomparable = incomparableLosses(runs);
+  const label = (k: LossKey) => lossLabel(k, incomparable);
+  const relabel = (row: Readonly<Record<string, unknown>>): HistoryRow =>
+    Object.fromEntries(Object.entries(row).map(([k, v]) => [(LOSS_KEYS as readonly string[]).includes(k) ? label(k as LossKey) : k, v])) as unknown as HistoryRow;
   const curves = logged.length === 0 ? null : ablationCurves(
-    runs.map((run) => ({ arm: armOf(run), history: run.history as unknown as HistoryRow[] })),
-    { metrics: logged, smoothing: opts.smoothing, title: 'Training losses per arm' },
+    runs.map((run) => ({ arm: armOf(run), history: run.history.map(relabel) })),
+    { metrics: logged.map(label), smoothing: opts.smoothing, title: 'Training losses per arm' },
   );
   const barRows: AblationRow[] = runs.flatMap((run) => {
     const arm = armOf(run);
     const losses = logged.flatMap((k) => {
       const value = meanOfLast(run.history, k, opts.window);
-      return value === null ? [] : [{ arm, metric: `final ${k}`, value }];
+      return value === null ? [] : [{ arm, metric: `final ${label(k)}`, value }];
     });
     const last = run.evals[run.evals.length - 1] ?? {};
     const metrics = Object.entries(last)

@@ -8,7 +8,7 @@ import * as zlib from 'node:zlib';
 import * as aq from 'arquero';
 import { tf } from '../../src/engine/tf';
 import { initEngine } from '../../src/engine/engine';
-import { compareRuns, comparisonPlots } from '../../src/experiments/compare';
+import { compareRuns, comparisonPlots, incomparableLosses } from '../../src/experiments/compare';
 import { loadRun, runDirs } from '../../src/experiments/load-run';
 import { writeReport } from '../../src/experiments/report';
 import { sweep } from '../../src/experiments/sweep';
@@ -69,11 +69,23 @@ test('comparisonPlots: curves per arm (seeds share a colour and a legend entry),
   const smoothed = curves.data.filter((t) => !String(t.name).endsWith('(raw)'));
   assert.equal(smoothed.length, 3 * 4, 'loss, lm and diffusion for each of the four runs');
   const panels = bars.data.map((t) => t.name);
-  assert.deepEqual(panels, ['final loss', 'final lm', 'final diffusion', 'fid']);
+  // lambda scales the diffusion term inside the total, so the total loss is named as not comparable across arms.
+  assert.deepEqual(panels, ['final loss (not comparable: lambda differs)', 'final lm', 'final diffusion', 'fid']);
+  const curvePanels = [...new Set(smoothed.map((t) => (t as { yaxis?: string }).yaxis))];
+  assert.equal(curvePanels.length, 3);
+  assert.match(JSON.stringify(curves.layout), /loss \(not comparable: lambda differs\)/);
   const fid = bars.data[3] as { x: string[]; y: number[]; error_y: { array: number[] } };
   assert.deepEqual(fid.x, ['lambda=1', 'lambda=4']);
   assert.deepEqual(fid.y, [10.5, 40.5]);
   assert.deepEqual(fid.error_y.array.map((s) => s.toFixed(6)), [Math.SQRT1_2, Math.SQRT1_2].map((s) => s.toFixed(6)));
+});
+
+test('incomparableLosses names the fields that change what each training loss measures', () => {
+  const runs = runDirs(sweepDir).map(loadRun);
+  assert.deepEqual(incomparableLosses(runs), { loss: ['lambda'] });
+  assert.deepEqual(incomparableLosses(runs.filter((r) => r.config.model.objective.lambda === 1)), {});
+  const reweighted = { ...runs[0], config: { ...runs[0].config, model: { ...runs[0].config.model, objective: { ...runs[0].config.model.objective, weighting: { kind: 'min-snr', gamma: 5 } } } } };
+  assert.deepEqual(incomparableLosses([runs[0], reweighted as typeof runs[0]]), { loss: ['weighting'], diffusion: ['weighting'] });
 });
 
 test('writeReport: self-contained HTML with plotly inlined once, every sample grid as a data: URI, no remote scripts', () => {
