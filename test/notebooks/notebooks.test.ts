@@ -26,16 +26,22 @@ function mimeTypes(cells: Cell[]): Set<string> {
 }
 
 test('every notebook executes headless in the transfusion kernel', { timeout: 25 * 60_000 }, () => {
-  const install = spawnSync(process.execPath, [join(ROOT, 'dist', 'kernel', 'install.js')], { encoding: 'utf8' });
-  assert.equal(install.status, 0, `kernel install failed: ${install.stderr}${install.stdout}`);
-  const notebooks = readdirSync(join(ROOT, 'notebooks')).filter((f) => f.endsWith('.ipynb')).sort();
-  assert.ok(notebooks.length > 0, 'no notebooks under notebooks/');
-  const run = spawnSync(PYTHON, [join(ROOT, 'scripts', 'run-notebooks.py')], {
-    encoding: 'utf8',
-    env: { ...process.env, TRANSFUSION_SIZE: process.env.TRANSFUSION_SIZE ?? 'ci' },
-  });
-  process.stdout.write(run.stdout);
-  assert.equal(run.status, 0, `notebook run failed:\n${run.stderr}\n${run.stdout}`);
+  // The kernelspec of this build goes into a Jupyter data folder of the test's own, so running the tests in a
+  // checkout never repoints the user's `transfusion` kernel at it.
+  const jupyterHome = mkdtempSync(join(tmpdir(), 'transfusion-nb-jupyter-'));
+  const env: NodeJS.ProcessEnv = { ...process.env, JUPYTER_DATA_DIR: join(jupyterHome, 'data'), TRANSFUSION_SIZE: process.env.TRANSFUSION_SIZE ?? 'ci' };
+  delete env.JUPYTER_PATH;
+  try {
+    const install = spawnSync(process.execPath, [join(ROOT, 'dist', 'kernel', 'install.js')], { encoding: 'utf8', env });
+    assert.equal(install.status, 0, `kernel install failed: ${install.stderr}${install.stdout}`);
+    const notebooks = readdirSync(join(ROOT, 'notebooks')).filter((f) => f.endsWith('.ipynb')).sort();
+    assert.ok(notebooks.length > 0, 'no notebooks under notebooks/');
+    const run = spawnSync(PYTHON, [join(ROOT, 'scripts', 'run-notebooks.py')], { encoding: 'utf8', env });
+    process.stdout.write(run.stdout);
+    assert.equal(run.status, 0, `notebook run failed:\n${run.stderr}\n${run.stdout}`);
+  } finally {
+    rmSync(jupyterHome, { recursive: true, force: true });
+  }
 });
 
 test('00-engine shows the engine line, a plotly chart, an image and a table', () => {
