@@ -81,3 +81,35 @@ export function weightCurves(series: readonly WeightSeries[], options?: DeepPart
     margin: { t: 50, r: 20, b: 50, l: 60 },
   });
 }
+
+/** A model's held-out error at a grid of noise levels (src/eval's `heldOutDiffusionLoss(...).points`). */
+export interface NoiseLevelSeries {
+  readonly name: string;
+  readonly points: readonly { readonly logSnr: number; readonly mse: number }[];
+}
+
+/**
+ * Where along the noise levels each model's denoising error lies: the held-out epsilon MSE against log-SNR, and
+ * beside it the x0 MSE it implies (epsilon MSE * exp(-log-SNR), since x0 - x0_hat = (sigma / alpha)(eps_hat - eps)).
+ * Both on log scales. For ablations of loss weighting, target or schedule, which move error between noise levels
+ * rather than remove it.
+ */
+export function noiseLevelCurves(series: readonly NoiseLevelSeries[], title = 'Held-out denoising error by noise level'): Figure {
+  if (series.length === 0) throw new ConfigError('noiseLevelCurves.series', series, 'at least one model');
+  series.forEach((s, i) => {
+    if (s.points.length === 0) throw new ConfigError(`noiseLevelCurves.series[${i}].points`, s.points, 'at least one grid point');
+  });
+  const { axes, layout } = panelGrid([
+    { x: 'log SNR (noisy to clean)', y: 'epsilon MSE', yAxis: { type: 'log' } },
+    { x: 'log SNR (noisy to clean)', y: 'x0 MSE', yAxis: { type: 'log' } },
+  ], 2);
+  const data = series.flatMap((s, i) => {
+    const x = s.points.map((p) => p.logSnr);
+    const common = { type: 'scatter', mode: 'lines+markers', x, name: s.name, legendgroup: s.name, line: { color: colorAt(i), width: 2 } };
+    return [
+      { ...common, y: s.points.map((p) => p.mse), ...axes[0] },
+      { ...common, y: s.points.map((p) => p.mse * Math.exp(-p.logSnr)), ...axes[1], showlegend: false },
+    ];
+  });
+  return new Figure(data, { ...layout, title: { text: title }, margin: { t: 50, r: 20, b: 50, l: 60 } });
+}

@@ -5,7 +5,7 @@ import { tf } from '../../src/engine/tf';
 import { ablationBars, ablationCurves, summariseAblation } from '../../src/viz/ablation-plots';
 import { emaSmooth, lossCurves } from '../../src/viz/loss-curves';
 import { maskHeatmap } from '../../src/viz/mask-heatmap';
-import { scheduleCurves, weightCurves } from '../../src/viz/schedule-curves';
+import { noiseLevelCurves, scheduleCurves, weightCurves } from '../../src/viz/schedule-curves';
 import { PALETTE, panelGrid } from '../../src/viz/subplots';
 
 type Trace = Record<string, unknown>;
@@ -71,6 +71,24 @@ test('scheduleCurves puts alpha-bar and log-SNR of each schedule in two panels',
   const w = weightCurves([{ name: 'min-SNR-5', x: [-2, 0, 2], weight: [0.1353, 1, 5] }], { xTitle: 'log SNR' });
   assert.deepEqual(traces(w)[0].y, [0.1353, 1, 5]);
   assert.deepEqual((w.layout.xaxis as Trace).title, { text: 'log SNR' });
+});
+
+test('noiseLevelCurves: epsilon MSE and the x0 MSE it implies against log-SNR, log scales, a colour per model', () => {
+  const fig = noiseLevelCurves([
+    { name: 'constant', points: [{ logSnr: -2, mse: 0.01 }, { logSnr: 0, mse: 0.1 }, { logSnr: 2, mse: 0.3 }] },
+    { name: 'min-snr', points: [{ logSnr: -2, mse: 0.02 }, { logSnr: 2, mse: 0.2 }] },
+  ]);
+  const data = traces(fig);
+  assert.deepEqual(data.map((d) => [d.name, d.xaxis, d.showlegend ?? true]), [['constant', 'x', true], ['constant', 'x2', false], ['min-snr', 'x', true], ['min-snr', 'x2', false]]);
+  assert.deepEqual(data[0].y, [0.01, 0.1, 0.3]);
+  // x0 MSE = epsilon MSE / SNR.
+  (data[1].y as number[]).forEach((v, k) => assert.ok(Math.abs(v - [0.01 * Math.exp(2), 0.1, 0.3 * Math.exp(-2)][k]) < 1e-12));
+  assert.deepEqual(data[3].x, [-2, 2]);
+  assert.equal((fig.layout.yaxis as Trace).type, 'log');
+  assert.equal((fig.layout.yaxis2 as Trace).type, 'log');
+  assert.deepEqual((data[2].line as Trace).color, PALETTE[1]);
+  assert.throws(() => noiseLevelCurves([]), /noiseLevelCurves\.series/);
+  assert.throws(() => noiseLevelCurves([{ name: 'empty', points: [] }]), /series\[0\]\.points/);
 });
 
 test('maskHeatmap reads a tensor or nested booleans, rows as queries, without leaking tensors', () => {
