@@ -38,6 +38,20 @@ export function checkIndex(dataset: string, index: number, length: number): void
   }
 }
 
+/** The first `n` items of a dataset, as a dataset of its own (so a loader's epoch covers exactly them). */
+export function firstItems(dataset: ImageDataset, n: number): ImageDataset {
+  return {
+    length: n,
+    height: dataset.height,
+    width: dataset.width,
+    channels: dataset.channels,
+    get: (index: number, rng?: Rng) => {
+      checkIndex('firstItems', index, n);
+      return dataset.get(index, rng);
+    },
+  };
+}
+
 /** [H*W*C] -> [(H+2p)*(W+2p)*C], the border filled with `fill` (the background value, -1 for black). */
 export function padImage(
   image: Float32Array,

@@ -18,15 +18,12 @@
 import { tf } from '../engine/tf';
 import { Rng } from '../engine/random';
 import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
-import { DataLoader } from '../data/loader';
-import { MnistDataset } from '../data/mnist';
-import { byteTokenizer } from '../data/tokenizer';
 import { stackLatents } from '../model/objective';
 import type { Transfusion } from '../model/transfusion';
 import type { Schedule } from '../schedules/schedule';
 import { addNoise, coefficients } from '../schedules/forward';
 import { predictionToX0Eps } from '../schedules/targets';
-import { firstItems, type PerplexityInputs } from './perplexity';
+import { heldOutLoader, type PerplexityInputs } from './perplexity';
 
 export interface DiffusionLossConfig {
   /** Held-out documents scored (default 100; the first n of the held-out split). */
@@ -105,19 +102,8 @@ export function heldOutDiffusionLoss(model: Transfusion, overrides: DeepPartial<
   const schedule = model.objective.schedule;
   const times = config.logSnr.map((l, k) => timeAtLogSnr(schedule, l, `diffusionLoss.logSnr[${k}]`));
   const latent = model.config.net.latent;
-  const dataset = inputs.dataset ?? new MnistDataset({ split: 'heldout', size: latent.height, channels: latent.channels === 3 ? 3 : 1 });
-  if (config.n > dataset.length) throw new ConfigError('diffusionLoss.n', config.n, `at most the ${dataset.length} held-out items`);
-  const loader = new DataLoader(
-    firstItems(dataset, config.n),
-    {
-      batchSize: config.batchSize,
-      shuffle: false,
-      dropLast: false,
-      // Caption-first documents with their captions, as at inference.
-      sequence: { ...model.config.sequence, captionDropout: 0, imageFirstProb: 0 },
-    },
-    { rng: new Rng(`diffusion-loss/${config.seed}/captions`), images: inputs.images, tokenizer: inputs.tokenizer ?? byteTokenizer },
-  );
+  // Caption-first documents, as at inference.
+  const loader = heldOutLoader(model, 'diffusionLoss', { n: config.n, batchSize: config.batchSize, order: 'caption-first', rng: new Rng(`diffusion-loss/${config.seed}/captions`) }, inputs);
   const kind = model.config.objective.prediction;
   const sums = new Float64Array(times.length);
   let documents = 0;
@@ -128,24 +114,29 @@ export function heldOutDiffusionLoss(model: Transfusion, overrides: DeepPartial<
       const S = batch.slots.length;
       if (S === 0) continue;
       const first = documents;
-      times.forEach((t, k) => {
-        const perImage = tf.tidy(() => {
-          const x0 = stackLatents(batch, latent);
-          const shape = [1, ...x0.shape.slice(1)];
-          // A stream per document and grid point, named rather than forked (a fork advances its parent, so the
-          // draws would depend on the order of the loop and thus on batchSize).
-          const eps = tf.concat(Array.from({ length: S }, (_, j) => new Rng(`diffusion-loss/${config.seed}/noise/${first + j}/${k}`).randomNormal(shape)));
-          const c = coefficients(schedule, new Float64Array(S).fill(t), x0.rank);
-          const xt = addNoise(x0, eps, c.alpha, c.sigma);
-          const out = model.net.forward({ ...batch, latents: xt, t: tf.fill([S], t) });
-          if (!out.prediction) throw new ConfigError('diffusionLoss.model', 'no image prediction', 'a model whose network predicts images');
-          const epsHat = predictionToX0Eps(kind, out.prediction, xt, c.alpha, c.sigma, { dAlpha: c.dAlpha, dSigma: c.dSigma }).eps;
-          return epsHat.sub(eps).square().mean([1, 2, 3]);
+      // The clean latents once per batch, shared by every grid point.
+      const x0 = stackLatents(batch, latent);
+      const shape = [1, ...x0.shape.slice(1)];
+      try {
+        times.forEach((t, k) => {
+          const perImage = tf.tidy(() => {
+            // A stream per document and grid point, named rather than forked (a fork advances its parent, so the
+            // draws would depend on the order of the loop and thus on batchSize).
+            const eps = tf.concat(Array.from({ length: S }, (_, j) => new Rng(`diffusion-loss/${config.seed}/noise/${first + j}/${k}`).randomNormal(shape)));
+            const c = coefficients(schedule, new Float64Array(S).fill(t), x0.rank);
+            const xt = addNoise(x0, eps, c.alpha, c.sigma);
+            const out = model.net.forward({ ...batch, latents: xt, t: tf.fill([S], t) });
+            if (!out.prediction) throw new ConfigError('diffusionLoss.model', 'no image prediction', 'a model whose network predicts images');
+            const epsHat = predictionToX0Eps(kind, out.prediction, xt, c.alpha, c.sigma, { dAlpha: c.dAlpha, dSigma: c.dSigma }).eps;
+            return epsHat.sub(eps).square().mean([1, 2, 3]);
+          });
+          const values = perImage.dataSync();
+          perImage.dispose();
+          for (const v of values) sums[k] += v;
         });
-        const values = perImage.dataSync();
-        perImage.dispose();
-        for (const v of values) sums[k] += v;
-      });
+      } finally {
+        x0.dispose();
+      }
       documents += S;
     }
   } finally {

@@ -12,7 +12,7 @@ import { Rng } from '../engine/random';
 import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
 import { DataLoader } from '../data/loader';
 import { MnistDataset } from '../data/mnist';
-import type { ImageDataset, ImageSample } from '../data/image';
+import { firstItems, type ImageDataset, type ImageSample } from '../data/image';
 import { byteTokenizer, type Tokenizer } from '../data/tokenizer';
 import { stackLatents } from '../model/objective';
 import type { Transfusion } from '../model/transfusion';
@@ -58,18 +58,31 @@ export interface PerplexityResult {
   readonly documents: number;
 }
 
-/** The first `n` items of a dataset, so the loader's epoch covers exactly them. */
-export function firstItems(dataset: ImageDataset, n: number): ImageDataset {
-  return {
-    length: n,
-    height: dataset.height,
-    width: dataset.width,
-    channels: dataset.channels,
-    get: (index: number, rng?: Rng) => {
-      if (!Number.isInteger(index) || index < 0 || index >= n) throw new RangeError(`held-out subset: index ${index} is outside [0, ${n - 1}]`);
-      return dataset.get(index, rng);
+/**
+ * A loader over the first `n` held-out documents, built by the training pipeline with every caption kept and
+ * placed by `order`, in dataset order: what the held-out metrics (caption perplexity, diffusion loss) score.
+ * `field` names the caller's config in errors (`perplexity.n`).
+ */
+export function heldOutLoader(
+  model: Transfusion,
+  field: string,
+  options: { readonly n: number; readonly batchSize: number; readonly order: 'caption-first' | 'image-first'; readonly rng: Rng },
+  inputs: PerplexityInputs,
+): DataLoader {
+  const { channels, height } = model.config.net.latent;
+  const dataset = inputs.dataset ?? new MnistDataset({ split: 'heldout', size: height, channels: channels === 3 ? 3 : 1 });
+  if (options.n > dataset.length) throw new ConfigError(`${field}.n`, options.n, `at most the ${dataset.length} held-out items`);
+  return new DataLoader(
+    firstItems(dataset, options.n),
+    {
+      batchSize: options.batchSize,
+      shuffle: false,
+      dropLast: false,
+      // Every document keeps its caption and its order: no caption dropout, no random image-first pairs.
+      sequence: { ...model.config.sequence, captionDropout: 0, imageFirstProb: options.order === 'image-first' ? 1 : 0 },
     },
-  };
+    { rng: options.rng, images: inputs.images, tokenizer: inputs.tokenizer ?? byteTokenizer },
+  );
 }
 
 /**
@@ -83,22 +96,9 @@ export function captionPerplexity(model: Transfusion, overrides: DeepPartial<Per
   check.positiveInt('perplexity.batchSize', config.batchSize);
   check.oneOf('perplexity.order', config.order, ['caption-first', 'image-first'] as const);
   check.nonNegativeInt('perplexity.seed', config.seed);
-  const { channels, height } = model.config.net.latent;
-  const dataset = inputs.dataset ?? new MnistDataset({ split: 'heldout', size: height, channels: channels === 3 ? 3 : 1 });
-  if (config.n > dataset.length) throw new ConfigError('perplexity.n', config.n, `at most the ${dataset.length} held-out items`);
   const tok = inputs.tokenizer ?? byteTokenizer;
   const specials = new Set([tok.bos, tok.eos, tok.pad, tok.boi, tok.eoi]);
-  const loader = new DataLoader(
-    firstItems(dataset, config.n),
-    {
-      batchSize: config.batchSize,
-      shuffle: false,
-      dropLast: false,
-      // Every document keeps its caption and its order: no caption dropout, no random image-first pairs.
-      sequence: { ...model.config.sequence, captionDropout: 0, imageFirstProb: config.order === 'image-first' ? 1 : 0 },
-    },
-    { rng: new Rng(`perplexity/${config.seed}`), images: inputs.images, tokenizer: tok },
-  );
+  const loader = heldOutLoader(model, 'perplexity', { n: config.n, batchSize: config.batchSize, order: config.order, rng: new Rng(`perplexity/${config.seed}`) }, inputs);
   const wasTraining = model.net.training;
   model.net.eval();
   let sum = 0;

@@ -5,7 +5,7 @@ import { Rng } from '../../src/engine/random';
 import { initEngine } from '../../src/engine/engine';
 import { ConfigError, ShapeError } from '../../src/config';
 import { MnistDataset } from '../../src/data/mnist';
-import type { ImageDataset } from '../../src/data/image';
+import { firstItems } from '../../src/data/image';
 import { LatentCache } from '../../src/data/latent-cache';
 import type { LoaderBatch } from '../../src/data/loader';
 import { makeAutoencoder, VAE, VQAutoencoder, type Autoencoder, type AutoencoderConfigInput } from '../../src/blocks/autoencoder';
@@ -26,11 +26,6 @@ before(async () => {
 });
 
 const VAE_16: AutoencoderConfigInput = { kind: 'vae', imageChannels: 1, downsample: 2, channels: [8, 16], groups: 4, latentChannels: 4, klWeight: 1e-4 };
-
-/** The first n items of a dataset, as a dataset of its own. */
-function firstItems(dataset: ImageDataset, n: number): ImageDataset {
-  return { length: n, height: dataset.height, width: dataset.width, channels: dataset.channels, get: (i, r) => dataset.get(i, r) };
-}
 
 /** Count the images an autoencoder's encode sees. */
 function countEncodes(ae: Autoencoder): { images: number } {
