@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import * as aq from 'arquero';
 import { restore, type Restored } from '../checkpoint/checkpoint';
 import type { ExperimentConfig } from './experiment-config';
-import { RUN_FILES, readMetrics, readRecord, type RecordedEval, type MetricsRow, type RunRecord } from './run-record';
+import { RUN_FILES, readEvals, readMetrics, readRecord, type RecordedEval, type MetricsRow, type RunRecord } from './run-record';
 
 import { SWEEP_FILE, type SweepManifest } from './sweep';
 
@@ -51,7 +51,6 @@ export function loadRun(dir: string): LoadedRun {
   if (!existsSync(join(path, RUN_FILES.record))) throw new RunFolderError(path, `has no ${RUN_FILES.record}, so it is not a run folder`);
   const record = readRecord<ExperimentConfig>(path);
   const metrics = readMetrics(path);
-  const evalPath = join(path, RUN_FILES.evalJson);
   const samplesDir = join(path, RUN_FILES.samples);
   const checkpoint = join(path, RUN_FILES.checkpoint);
   const hasCheckpoint = existsSync(checkpoint);
@@ -61,7 +60,7 @@ export function loadRun(dir: string): LoadedRun {
     config: record.config,
     metrics,
     history: metrics.objects() as MetricsRow[],
-    evals: existsSync(evalPath) ? (JSON.parse(readFileSync(evalPath, 'utf8')) as RecordedEval[]) : [],
+    evals: readEvals(path),
     samples: existsSync(samplesDir) ? readdirSync(samplesDir).filter((f) => f.endsWith('.png')).sort().map((f) => join(samplesDir, f)) : [],
     checkpoint: hasCheckpoint ? checkpoint : null,
     restore: () => {

@@ -11,15 +11,13 @@
  * scorer with the same context a training run gives it, including the `<seed>/eval` stream, so a rescore with
  * an unchanged scorer reproduces the run's own row.
  */
-import { Rng } from '../engine/random';
+import { existsSync } from 'node:fs';
 import { restore } from '../checkpoint/checkpoint';
 import { evaluate, type EvalConfig } from '../eval/evaluate';
 import type { DeepPartial } from '../config';
 import type { ExperimentConfig } from './experiment-config';
 import { RUN_FILES, Run, type RecordedEval } from './run-record';
-import type { EvaluateFn } from './train-run';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { evaluationContext, type EvaluateFn } from './train-run';
 
 export interface RescoreOptions {
   /**
@@ -34,10 +32,9 @@ export interface RescoreOptions {
 /** Evaluate the finished run in `dir` from its checkpoint and add the row to its eval.json; returns the row. */
 export async function rescoreRun(dir: string, options: RescoreOptions = {}): Promise<RecordedEval> {
   const run = Run.open<ExperimentConfig>(dir);
-  if (run.status !== 'finished') {
-    throw new Error(`${run.dir}: only a finished run is rescored (status ${run.status}); resume or rerun it first`);
-  }
-  const checkpoint = join(run.dir, RUN_FILES.checkpoint);
+  // Before the checkpoint is restored and scored, not only when the row is added.
+  run.assertRescorable();
+  const checkpoint = run.checkpointPath;
   if (!existsSync(checkpoint)) throw new Error(`${run.dir} has no ${RUN_FILES.checkpoint} to rescore from`);
   const config = run.info.config;
   const restored = restore(checkpoint);
@@ -45,7 +42,7 @@ export async function rescoreRun(dir: string, options: RescoreOptions = {}): Pro
     const model = restored.model;
     model.eval();
     const score: EvaluateFn = options.evaluate ?? ((m) => evaluate(m, { ...config.evaluation, ...options.evaluation }));
-    const row = await score(model, { config, rng: new Rng(`${config.seed}/eval`), run });
+    const row = await score(model, evaluationContext(config, run));
     return run.addRescore(row);
   } finally {
     restored.model.dispose();

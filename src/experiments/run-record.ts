@@ -192,11 +192,7 @@ export class Run<C = unknown> {
       resumed: [...record.resumed, { step, at: new Date().toISOString(), engine: provenance().engine }],
     }, flushEvery);
     run.rows.push(...history.map(metricsRow));
-    const evalPath = join(dir, RUN_FILES.evalJson);
-    if (existsSync(evalPath)) {
-      const kept = (JSON.parse(readFileSync(evalPath, 'utf8')) as RecordedEval[]).filter((r) => typeof r.trainStep !== 'number' || r.trainStep <= step);
-      run.evals.push(...kept);
-    }
+    run.evals.push(...readEvals(dir).filter((r) => typeof r.trainStep !== 'number' || r.trainStep <= step));
     run.writeMetrics();
     run.writeEvals();
     run.writeRecord();
@@ -211,8 +207,7 @@ export class Run<C = unknown> {
     const record = readRecord<C>(dir);
     const run = new Run<C>(resolve(dir), record, 50);
     run.rows.push(...(readMetrics(dir).objects() as MetricsRow[]));
-    const evalPath = join(dir, RUN_FILES.evalJson);
-    if (existsSync(evalPath)) run.evals.push(...(JSON.parse(readFileSync(evalPath, 'utf8')) as RecordedEval[]));
+    run.evals.push(...readEvals(dir));
     return run;
   }
 
@@ -266,15 +261,20 @@ export class Run<C = unknown> {
     this.writeEvals();
   }
 
+  /** Throw unless the run is finished: only a finished run's checkpoint is the model it ended with. */
+  assertRescorable(): void {
+    if (this.record.status !== 'finished') {
+      throw new Error(`${this.dir}: only a finished run is rescored (status ${this.record.status}); resume or rerun it first`);
+    }
+  }
+
   /**
    * Add an evaluation to a FINISHED run, taken later from its checkpoint (e.g. with a metric added since it
    * trained): `trainStep` is the run's last step and `rescoredAt` says when. The newest row is the one
    * `compareRuns` reads; the earlier ones stay in eval.json.
    */
   addRescore(row: object): RecordedEval {
-    if (this.record.status !== 'finished') {
-      throw new Error(`run '${this.name}': only a finished run is rescored (status ${this.record.status}); resume or rerun it first`);
-    }
+    this.assertRescorable();
     const recorded = { trainStep: this.record.steps, rescoredAt: new Date().toISOString(), ...row } as RecordedEval;
     this.evals.push(recorded);
     this.writeEvals();
@@ -339,6 +339,12 @@ export function readMetrics(dir: string): aq.ColumnTable {
   const csv = join(dir, RUN_FILES.metricsCsv);
   if (existsSync(csv)) return aq.fromCSV(readFileSync(csv, 'utf8'));
   return aq.table({ step: [] });
+}
+
+/** The evaluation rows of the run in `dir` (eval.json), none when it has no evaluation yet. */
+export function readEvals(dir: string): RecordedEval[] {
+  const path = join(dir, RUN_FILES.evalJson);
+  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as RecordedEval[]) : [];
 }
 
 /** run.json of the run in `dir`; a missing or unreadable file is an error naming it. */

@@ -32,6 +32,11 @@ export interface EvaluateContext {
   readonly run: Run<ExperimentConfig>;
 }
 
+/** The context a scorer gets for the run `run` of `config`: the same for a run's own evaluation and a rescore. */
+export function evaluationContext(config: ExperimentConfig, run: Run<ExperimentConfig>): EvaluateContext {
+  return { config, rng: new Rng(`${config.seed}/eval`), run };
+}
+
 /** Scores a trained model: returns a flat object of metrics, one row of eval.json / eval.csv. */
 export type EvaluateFn = (model: Transfusion, context: EvaluateContext) => object | Promise<object>;
 
@@ -156,7 +161,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
     model.eval();
     if (config.samples) await run.saveSamples('final', (await runSamples(model, config.samples, config.seed)).png);
     const score = options.evaluate ?? (config.evaluation ? () => evaluate(model, config.evaluation!) : null);
-    if (score) run.addEval(await score(model, { config, rng: new Rng(`${config.seed}/eval`), run }));
+    if (score) run.addEval(await score(model, evaluationContext(config, run)));
     await run.finish();
     return result('finished');
   } catch (e) {
