@@ -4,13 +4,14 @@
  * (ablationBars, with error bars over seeds).
  */
 import * as aq from 'arquero';
-import { check, mergeConfig, type DeepPartial } from '../config';
+import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
 import { ablationBars, ablationCurves, type AblationRow } from '../viz/ablation-plots';
 import type { Figure } from '../viz/figure';
 import type { HistoryRow } from '../viz/loss-curves';
 import { loadRun, runDirs, type LoadedRun } from './load-run';
 import { rowsTable } from './run-record';
 import { canonicalJson } from './atomic';
+import { readPath } from './dotted-path';
 
 /** The losses a run logs per step, in the order tables and figures show them. */
 export const LOSS_KEYS = ['loss', 'lm', 'diffusion'] as const;
@@ -58,8 +59,15 @@ export const LOSS_MEANING_FIELDS: Readonly<Record<LossKey, readonly string[]>> =
   diffusion: ['objective.weighting', 'objective.prediction', 'objective.schedule', 'objective.timesteps', 'objective.noiseLimit', 'objective.noiseLimitTMax', 'net.latent'],
 };
 
-function fieldAt(value: unknown, dotted: string): unknown {
-  return dotted.split('.').reduce<unknown>((v, k) => (v !== null && typeof v === 'object' ? (v as Record<string, unknown>)[k] : undefined), value);
+/** A model field of the run's config, read by the dotted path a sweep uses; null where the model has no such field. */
+function modelField(run: LoadedRun, path: string): unknown {
+  try {
+    return readPath(run.config, path) ?? null;
+  } catch (e) {
+    // A model of another kind (the discrete baseline has no `objective`): the field is absent, which differs.
+    if (e instanceof ConfigError) return null;
+    throw e;
+  }
 }
 
 /**
@@ -70,7 +78,7 @@ function fieldAt(value: unknown, dotted: string): unknown {
 export function incomparableLosses(runs: readonly LoadedRun[]): Partial<Record<LossKey, string[]>> {
   const out: Partial<Record<LossKey, string[]>> = {};
   for (const key of LOSS_KEYS) {
-    const differ = LOSS_MEANING_FIELDS[key].filter((field) => new Set(runs.map((r) => canonicalJson(fieldAt(r.config?.model, field) ?? null))).size > 1);
+    const differ = LOSS_MEANING_FIELDS[key].filter((field) => new Set(runs.map((r) => canonicalJson(modelField(r, field)))).size > 1);
     if (differ.length > 0) out[key] = differ.map((f) => f.replace(/^objective\./, ''));
   }
   return out;
