@@ -4,7 +4,7 @@
  * complete file or the new one, never half of one. These helpers add what run records need on top: text,
  * JSON, and parent folders made on demand (samples/).
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { basename, dirname } from 'node:path';
 import { writeFileAtomic } from '../checkpoint/atomic';
 
@@ -21,7 +21,23 @@ export function writeRunJson(path: string, value: unknown): void {
 
 /** True for the temporary file of an atomic write in progress (`<name>.tmp-<pid>`): listings and zips skip it. */
 export function isTemporaryFile(path: string): boolean {
-  return /\.tmp-\d+$/.test(basename(path));
+  return temporaryFileOwner(basename(path)) !== null;
+}
+
+/** The pid that writes the temporary file named `name` (`<name>.tmp-<pid>`), or null for any other file. */
+export function temporaryFileOwner(name: string): number | null {
+  const match = /\.tmp-(\d+)$/.exec(name);
+  return match ? Number(match[1]) : null;
+}
+
+/** A run folder's JSON file; one that does not parse is an error naming the file and the parser's complaint. */
+export function readJsonFile(path: string): unknown {
+  const text = readFileSync(path, 'utf8');
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw new Error(`${path} is not valid JSON (${(e as Error).message}); it is damaged or was not written by the lab`);
+  }
 }
 
 /** JSON with object keys sorted, so two configs compare equal whatever order their fields were built in. */

@@ -13,4 +13,7 @@ export * from './load-run';
 export * from './compare';
 export * from './report';
 export * from './zip';
-export { writeRunFile, writeRunJson, canonicalJson } from './atomic';
+export { FolderLock, FolderLockedError, LOCK_FILE, readLock, type LockOwner } from './lock';
+export { configChanges } from './config-diff';
+export { RunFileError } from './file-check';
+export { writeRunFile, writeRunJson, canonicalJson, readJsonFile } from './atomic';

@@ -3,17 +3,17 @@
  * record, the metrics as an arquero table, the evaluation rows, the sample images, and the model from the
  * checkpoint. Also: which runs a folder holds (one run, a sweep, or a folder of runs).
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as aq from 'arquero';
 import { restore, type Restored } from '../checkpoint/checkpoint';
 import type { ExperimentConfig } from './experiment-config';
-import { RUN_FILES, readEvals, readMetrics, readRecord, type RecordedEval, type MetricsRow, type RunRecord } from './run-record';
-
-import { SWEEP_FILE, type SweepManifest } from './sweep';
+import { RUN_FILES, observedStatus, readEvals, readMetrics, readRecord, type RecordedEval, type MetricsRow, type RunRecord } from './run-record';
+import { readSweepManifest } from './sweep';
 
 export interface LoadedRun {
   readonly dir: string;
+  /** run.json, except that a run whose process died while it said `running` has status `died` (observedStatus). */
   readonly record: RunRecord<ExperimentConfig>;
   /** The run's config (`record.config`): `trainRun({ ...specOf(config), name })` reruns it. */
   readonly config: ExperimentConfig;
@@ -22,7 +22,7 @@ export interface LoadedRun {
   /** The same rows as objects, for `lossCurves(history)`. */
   readonly history: readonly MetricsRow[];
   readonly evals: readonly RecordedEval[];
-  /** samples/*.png, sorted by name. */
+  /** samples/*.png that are plain files (not links, which could point anywhere), sorted by name. */
   readonly samples: readonly string[];
   /** checkpoint.safetensors, or null when the run saved none. */
   readonly checkpoint: string | null;
@@ -49,7 +49,8 @@ function checkFolder(dir: string): string {
 export function loadRun(dir: string): LoadedRun {
   const path = checkFolder(dir);
   if (!existsSync(join(path, RUN_FILES.record))) throw new RunFolderError(path, `has no ${RUN_FILES.record}, so it is not a run folder`);
-  const record = readRecord<ExperimentConfig>(path);
+  const written = readRecord<ExperimentConfig>(path);
+  const record = { ...written, status: observedStatus(path, written) };
   const metrics = readMetrics(path);
   const samplesDir = join(path, RUN_FILES.samples);
   const checkpoint = join(path, RUN_FILES.checkpoint);
@@ -61,19 +62,15 @@ export function loadRun(dir: string): LoadedRun {
     metrics,
     history: metrics.objects() as MetricsRow[],
     evals: readEvals(path),
-    samples: existsSync(samplesDir) ? readdirSync(samplesDir).filter((f) => f.endsWith('.png')).sort().map((f) => join(samplesDir, f)) : [],
+    samples: lstatSync(samplesDir, { throwIfNoEntry: false })?.isDirectory()
+      ? readdirSync(samplesDir, { withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.png')).map((e) => join(samplesDir, e.name)).sort()
+      : [],
     checkpoint: hasCheckpoint ? checkpoint : null,
     restore: () => {
       if (!hasCheckpoint) throw new RunFolderError(path, `has no ${RUN_FILES.checkpoint} to restore a model from`);
       return restore(checkpoint);
     },
   };
-}
-
-/** sweep.json of the sweep in `dir`, or null when `dir` is not a sweep folder. */
-export function readSweepManifest(dir: string): SweepManifest | null {
-  const path = join(dir, SWEEP_FILE);
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as SweepManifest) : null;
 }
 
 /**
@@ -86,7 +83,8 @@ export function runDirs(dir: string): string[] {
   const manifest = readSweepManifest(path);
   const dirs = manifest
     ? manifest.arms.map((a) => join(path, a.name))
-    : readdirSync(path).sort().map((f) => join(path, f)).filter((d) => statSync(d).isDirectory());
+    // Sub-folders themselves, not links: a folder from elsewhere could link anywhere on this machine.
+    : readdirSync(path, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => join(path, e.name)).sort();
   const runs = dirs.filter((d) => existsSync(join(d, RUN_FILES.record)));
   if (runs.length === 0) throw new RunFolderError(path, `holds no runs (no ${RUN_FILES.record} in it or in its sub-folders)`);
   return runs;

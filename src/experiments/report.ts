@@ -2,24 +2,28 @@
  * A run or a sweep as one self-contained HTML page that opens offline in any browser: plotly.js is inlined
  * once, sample grids are data: URIs, tables are plain HTML. Nothing is fetched from the network, so the page
  * can be mailed, attached to an issue or archived beside the zip of the run.
+ *
+ * Every string from the run folder (names, statuses, metric names and values, config values, file names) is
+ * escaped where it enters the markup: a folder someone sent may hold `<script>` in a metric name.
  */
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve } from 'node:path';
-import * as aq from 'arquero';
+import type * as aq from 'arquero';
 import { escapeHtml } from '../viz/html';
 import type { Figure, PlotlyEmbedding } from '../viz/figure';
 import { lossCurves } from '../viz/loss-curves';
 import { writeRunFile } from './atomic';
 import { compareRuns, comparisonPlots, LOSS_KEYS } from './compare';
-import { loadRun, readSweepManifest, runDirs, type LoadedRun } from './load-run';
+import { loadRun, runDirs, type LoadedRun } from './load-run';
 import { RUN_FILES, rowsTable } from './run-record';
+import { readSweepManifest } from './sweep';
 
 const STYLE = `
 body { font-family: system-ui, sans-serif; margin: 2em auto; max-width: 1100px; padding: 0 1em; color: #222; }
 h1 { font-size: 1.6em; } h2 { font-size: 1.2em; margin-top: 1.8em; border-bottom: 1px solid #ddd; }
 table { border-collapse: collapse; font-size: 13px; } td, th { padding: 2px 8px; border-bottom: 1px solid #eee; text-align: left; }
 pre { background: #f6f6f6; padding: 0.8em; overflow-x: auto; font-size: 12px; }
-.status-finished { color: #2ca02c; } .status-failed { color: #d62728; } .status-interrupted, .status-running { color: #ff7f0e; }
+.status-finished { color: #2ca02c; } .status-failed, .status-died { color: #d62728; } .status-interrupted, .status-running { color: #ff7f0e; }
 figure { display: inline-block; margin: 0.5em; vertical-align: top; } figcaption { font-size: 13px; text-align: center; }
 img { image-rendering: pixelated; }
 `;
@@ -45,6 +49,23 @@ function keyValues(rows: readonly [string, unknown][]): string {
   return `<table>${cells.join('')}</table>`;
 }
 
+function cell(value: unknown): string {
+  if (value === null || value === undefined) return '';
+  if (typeof value === 'number' && !Number.isInteger(value)) return escapeHtml(String(Number(value.toPrecision(6))));
+  return escapeHtml(typeof value === 'object' ? JSON.stringify(value) : String(value));
+}
+
+/** A table as HTML with its column names and values escaped (arquero's toHTML leaves column names as they are). */
+function htmlTable(table: aq.ColumnTable): string {
+  const names = table.columnNames();
+  const rows = (table.objects() as Record<string, unknown>[]).map((row) => `<tr>${names.map((n) => `<td>${cell(row[n])}</td>`).join('')}</tr>`);
+  return `<table><thead><tr>${names.map((n) => `<th>${escapeHtml(n)}</th>`).join('')}</tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+function statusSpan(status: string, text: string, tag = 'span'): string {
+  return `<${tag} class="status-${escapeHtml(status)}">${escapeHtml(text)}</${tag}>`;
+}
+
 function jsonBlock(summary: string, value: unknown): string {
   return `<details><summary>${escapeHtml(summary)}</summary><pre>${escapeHtml(JSON.stringify(value, null, 2))}</pre></details>`;
 }
@@ -56,7 +77,7 @@ function image(path: string, caption: string): string {
 
 function statusLine(run: LoadedRun): string {
   const r = run.record;
-  return `<p>status <b class="status-${r.status}">${r.status}</b>${r.error ? `: ${escapeHtml(r.error)}` : ''}</p>`;
+  return `<p>status ${statusSpan(r.status, r.status, 'b')}${r.error ? `: ${escapeHtml(r.error)}` : ''}</p>`;
 }
 
 function files(dir: string, paths: readonly string[]): string {
@@ -83,7 +104,7 @@ function runPage(run: LoadedRun): string {
     ]),
     '<h2>Training</h2>',
     logged.length > 0 ? figures.html(lossCurves(run.history as never, { keys: logged, title: 'Training losses' })) : '<p>No steps were logged.</p>',
-    ...(run.evals.length > 0 ? ['<h2>Evaluation</h2>', rowsTable(run.evals).toHTML()] : []),
+    ...(run.evals.length > 0 ? ['<h2>Evaluation</h2>', htmlTable(rowsTable(run.evals))] : []),
     ...(run.samples.length > 0 ? ['<h2>Samples</h2>', ...run.samples.map((p) => image(p, basename(p, '.png')))] : []),
     '<h2>Config</h2>',
     jsonBlock('the full config (run.json `config`): rebuilds this run', r.config),
@@ -99,13 +120,13 @@ function collectionPage(dir: string): string {
   const table = compareRuns(runs.map((r) => r.dir));
   const { curves, bars } = comparisonPlots(table);
   const figures = new Figures();
-  const shown = table.select(aq.not('dir'));
+  const shown = table.select(table.columnNames().filter((c) => c !== 'dir'));
   const title = manifest ? `sweep ${manifest.name}` : `runs in ${basename(dir)}`;
   return page(title, [
     `<h1>${escapeHtml(manifest ? `Sweep ${manifest.name}` : `Runs in ${basename(dir)}`)}</h1>`,
-    `<p>${runs.length} run${runs.length === 1 ? '' : 's'}: ${runs.map((r) => `<span class="status-${r.record.status}">${escapeHtml(r.record.name)}</span>`).join(', ')}</p>`,
+    `<p>${runs.length} run${runs.length === 1 ? '' : 's'}: ${runs.map((r) => statusSpan(r.record.status, r.record.name)).join(', ')}</p>`,
     '<h2>Comparison</h2>',
-    shown.toHTML(),
+    htmlTable(shown),
     figures.html(curves),
     figures.html(bars),
     ...(runs.some((r) => r.samples.length > 0)

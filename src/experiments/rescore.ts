@@ -12,10 +12,12 @@
  * an unchanged scorer reproduces the run's own row.
  */
 import { existsSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { restore } from '../checkpoint/checkpoint';
 import { evaluate, type EvalConfig } from '../eval/evaluate';
 import type { DeepPartial } from '../config';
 import type { ExperimentConfig } from './experiment-config';
+import { FolderLock } from './lock';
 import { RUN_FILES, Run, type RecordedEval } from './run-record';
 import { evaluationContext, type EvaluateFn } from './train-run';
 
@@ -29,23 +31,32 @@ export interface RescoreOptions {
   readonly evaluation?: DeepPartial<EvalConfig>;
 }
 
-/** Evaluate the finished run in `dir` from its checkpoint and add the row to its eval.json; returns the row. */
+/**
+ * Evaluate the finished run in `dir` from its checkpoint and add the row to its eval.json; returns the row.
+ * Holds the folder's lock meanwhile: two rescores (or a rescore and a run) would each drop the other's row.
+ */
 export async function rescoreRun(dir: string, options: RescoreOptions = {}): Promise<RecordedEval> {
-  const run = Run.open<ExperimentConfig>(dir);
-  // Before the checkpoint is restored and scored, not only when the row is added.
-  run.assertRescorable();
-  const checkpoint = run.checkpointPath;
-  if (!existsSync(checkpoint)) throw new Error(`${run.dir} has no ${RUN_FILES.checkpoint} to rescore from`);
-  const config = run.info.config;
-  const restored = restore(checkpoint);
+  if (!existsSync(dir)) throw new Error(`${resolve(dir)} does not exist`);
+  const lock = FolderLock.acquire(dir, `rescore ${basename(resolve(dir))}`);
   try {
-    const model = restored.model;
-    model.eval();
-    const score: EvaluateFn = options.evaluate ?? ((m) => evaluate(m, { ...config.evaluation, ...options.evaluation }));
-    const row = await score(model, evaluationContext(config, run));
-    return run.addRescore(row);
+    const run = Run.open<ExperimentConfig>(dir);
+    // Before the checkpoint is restored and scored, not only when the row is added.
+    run.assertRescorable();
+    const checkpoint = run.checkpointPath;
+    if (!existsSync(checkpoint)) throw new Error(`${run.dir} has no ${RUN_FILES.checkpoint} to rescore from`);
+    const config = run.info.config;
+    const restored = restore(checkpoint);
+    try {
+      const model = restored.model;
+      model.eval();
+      const score: EvaluateFn = options.evaluate ?? ((m) => evaluate(m, { ...config.evaluation, ...options.evaluation }));
+      const row = await score(model, evaluationContext(config, run));
+      return run.addRescore(row);
+    } finally {
+      restored.model.dispose();
+      restored.trainer?.dispose();
+    }
   } finally {
-    restored.model.dispose();
-    restored.trainer?.dispose();
+    lock.release();
   }
 }

@@ -8,18 +8,27 @@
  *   runs/<name>/checkpoint.safetensors   weights and optimiser state (written by the checkpoint module)
  *
  * Every file is written atomically (src/experiments/atomic.ts), so a crash leaves the previous complete
- * version. run.json says `running` until `finish`/`fail`: a record still `running` with no live process is a
- * run that crashed, and a sweep reruns it.
+ * version. A run holds the folder's lock (lock.ts) from start to end, so a second writer is refused rather
+ * than deleting it. run.json says `running` until `finish`/`fail`: a record still `running` whose lock is gone
+ * or names a dead process is a run that died, read back as `died`, and a sweep reruns it.
  */
-import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { basename, join, resolve } from 'node:path';
 import * as aq from 'arquero';
 import { ConfigError, check } from '../config';
 import type { StepReport } from '../train/trainer';
-import { writeRunFile, writeRunJson } from './atomic';
+import { readJsonFile, writeRunFile, writeRunJson } from './atomic';
+import { EXPECT, RunFileError, expectField, expectRoot, expectValue, isPlainObject, oneOf, type Expect } from './file-check';
+import { FolderLock, folderHasContent, isLockFile, writerState } from './lock';
 import { provenance, type Provenance } from './provenance';
 
-export type RunStatus = 'running' | 'finished' | 'interrupted' | 'failed';
+/**
+ * How a run stands. run.json holds the first four; `died` is what a reader sees for a record that says
+ * `running` while no process writes it (killed, out of memory): see `observedStatus`.
+ */
+export type RunStatus = 'running' | 'finished' | 'interrupted' | 'failed' | 'died';
+
+const WRITTEN_STATUSES: readonly RunStatus[] = ['running', 'finished', 'interrupted', 'failed'];
 
 /** Marks run.json files this module wrote, with the layout version. */
 export const RUN_FORMAT = 'transfusion-lab/run@1';
@@ -117,12 +126,18 @@ export interface RunStartOptions<C = unknown> {
   /** For an arm of a sweep: its label and values. */
   readonly arm?: ArmInfo;
   /**
-   * What to do when `root/name` exists: 'replace' (default) deletes it, so re-running a notebook cell
-   * gives a fresh record rather than a mix of two runs; 'error' refuses.
+   * What to do when `root/name` holds files: 'replace' (default) empties it, so re-running a notebook cell
+   * gives a fresh record rather than a mix of two runs; 'error' refuses. Either way a folder another writer
+   * holds is refused (see lock.ts). `trainRun` decides before this (it never replaces a finished run unasked).
    */
   readonly ifExists?: 'replace' | 'error';
   /** Rewrite metrics.csv/.arrow every this many steps (default 50), so a crash keeps the curve up to there. */
   readonly flushEvery?: number;
+  /**
+   * The folder's lock when the caller holds it already (trainRun takes it before it reads the folder);
+   * default: taken here. The run releases it when it ends.
+   */
+  readonly lock?: FolderLock;
 }
 
 export const DEFAULT_RUNS_ROOT = 'runs';
@@ -133,11 +148,11 @@ export class Run<C = unknown> {
   private readonly evals: RecordedEval[] = [];
   private readonly started = performance.now();
 
-  private constructor(readonly dir: string, record: RunRecord<C>, private readonly flushEvery: number) {
+  private constructor(readonly dir: string, record: RunRecord<C>, private readonly flushEvery: number, private readonly lock: FolderLock | null) {
     this.record = record;
   }
 
-  /** Create `root/name` and write run.json with status `running`. */
+  /** Create `root/name` (taking its lock) and write run.json with status `running`. */
   static async start<C>(options: RunStartOptions<C>): Promise<Run<C>> {
     const name = checkName('run.name', options.name);
     const flushEvery = check.positiveInt('run.flushEvery', options.flushEvery ?? 50);
@@ -148,12 +163,24 @@ export class Run<C = unknown> {
     } catch (e) {
       throw new ConfigError('run.config', String(e), 'a JSON-serialisable config');
     }
-    if (existsSync(dir)) {
-      if (ifExists === 'error') throw new ConfigError('run.name', name, `a name not yet used under ${resolve(options.root ?? DEFAULT_RUNS_ROOT)} (or ifExists: 'replace')`);
-      rmSync(dir, { recursive: true, force: true });
+    const lock = options.lock ?? FolderLock.acquire(dir, `run ${name}`);
+    try {
+      if (folderHasContent(dir)) {
+        if (ifExists === 'error') throw new ConfigError('run.name', name, `a name not yet used under ${resolve(options.root ?? DEFAULT_RUNS_ROOT)} (or ifExists: 'replace')`);
+        // Emptied rather than removed: the lock inside it stays ours throughout.
+        for (const entry of readdirSync(dir)) if (!isLockFile(entry)) rmSync(join(dir, entry), { recursive: true, force: true });
+      }
+      const run = new Run(dir, Run.freshRecord(name, options), flushEvery, lock);
+      run.writeRecord();
+      return run;
+    } catch (e) {
+      lock.release();
+      throw e;
     }
-    mkdirSync(dir, { recursive: true });
-    const record: RunRecord<C> = {
+  }
+
+  private static freshRecord<C>(name: string, options: RunStartOptions<C>): RunRecord<C> {
+    return {
       format: RUN_FORMAT,
       name,
       status: 'running',
@@ -168,44 +195,47 @@ export class Run<C = unknown> {
       resumed: [],
       ...provenance(),
     };
-    const run = new Run(dir, record, flushEvery);
-    run.writeRecord();
-    return run;
   }
 
   /**
    * Go on with the run in `dir` from a checkpoint taken after `history.length` steps: the metrics become
    * `history` (the restored trainer's, so they match the weights exactly), evaluations taken later are
-   * dropped, and run.json says `running` again with the resume noted.
+   * dropped, and run.json says `running` again with the resume noted. Takes the folder's lock unless given it.
    */
-  static async resume<C>(dir: string, history: readonly StepReport[], options: { readonly flushEvery?: number } = {}): Promise<Run<C>> {
+  static async resume<C>(dir: string, history: readonly StepReport[], options: { readonly flushEvery?: number; readonly lock?: FolderLock } = {}): Promise<Run<C>> {
     const flushEvery = check.positiveInt('run.flushEvery', options.flushEvery ?? 50);
-    const record = readRecord<C>(dir);
-    const step = history.length;
-    const run = new Run<C>(dir, {
-      ...record,
-      status: 'running',
-      error: null,
-      endedAt: null,
-      seconds: null,
-      steps: step,
-      resumed: [...record.resumed, { step, at: new Date().toISOString(), engine: provenance().engine }],
-    }, flushEvery);
-    run.rows.push(...history.map(metricsRow));
-    run.evals.push(...readEvals(dir).filter((r) => typeof r.trainStep !== 'number' || r.trainStep <= step));
-    run.writeMetrics();
-    run.writeEvals();
-    run.writeRecord();
-    return run;
+    const lock = options.lock ?? FolderLock.acquire(dir, `run ${basename(dir)}`);
+    try {
+      const record = readRecord<C>(dir);
+      const step = history.length;
+      const run = new Run<C>(resolve(dir), {
+        ...record,
+        status: 'running',
+        error: null,
+        endedAt: null,
+        seconds: null,
+        steps: step,
+        resumed: [...record.resumed, { step, at: new Date().toISOString(), engine: provenance().engine }],
+      }, flushEvery, lock);
+      run.rows.push(...history.map(metricsRow));
+      run.evals.push(...readEvals(dir).filter((r) => typeof r.trainStep !== 'number' || r.trainStep <= step));
+      run.writeMetrics();
+      run.writeEvals();
+      run.writeRecord();
+      return run;
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
   }
 
   /**
    * Open the run in `dir` as it stands (record, metrics, evaluations), to add a later evaluation to a finished run
-   * with `addRescore` (see rescore.ts). Nothing is written by opening.
+   * with `addRescore` (see rescore.ts, which holds the folder's lock meanwhile). Nothing is written by opening.
    */
   static open<C>(dir: string): Run<C> {
     const record = readRecord<C>(dir);
-    const run = new Run<C>(resolve(dir), record, 50);
+    const run = new Run<C>(resolve(dir), record, 50, null);
     run.rows.push(...(readMetrics(dir).objects() as MetricsRow[]));
     run.evals.push(...readEvals(dir));
     return run;
@@ -301,15 +331,20 @@ export class Run<C = unknown> {
 
   private end(status: RunStatus, error: string | null): void {
     this.assertRunning(status === 'failed' ? 'fail' : 'finish');
-    this.writeMetrics();
-    this.record = {
-      ...this.record,
-      status,
-      error,
-      endedAt: new Date().toISOString(),
-      seconds: (performance.now() - this.started) / 1000,
-    };
-    this.writeRecord();
+    try {
+      this.writeMetrics();
+      this.record = {
+        ...this.record,
+        status,
+        error,
+        endedAt: new Date().toISOString(),
+        seconds: (performance.now() - this.started) / 1000,
+      };
+      this.writeRecord();
+    } finally {
+      // Also when the last write failed: the record then still says `running`, and reads as `died`.
+      this.lock?.release();
+    }
   }
 
   private writeRecord(): void {
@@ -332,31 +367,90 @@ export class Run<C = unknown> {
   }
 }
 
+/** Every column of a metrics table holds numbers (or nulls), and `step` is there: else an error naming the file. */
+function checkMetrics(path: string, table: aq.ColumnTable): aq.ColumnTable {
+  if (table.numRows() === 0) return table;
+  if (!table.columnNames().includes('step')) throw new RunFileError(path, `has no step column (columns: ${table.columnNames().map((c) => JSON.stringify(c)).join(', ')}); expected one row per optimiser step`);
+  for (const column of table.columnNames()) {
+    const values = table.array(column) as unknown[];
+    const row = values.findIndex((v) => v !== null && v !== undefined && typeof v !== 'number');
+    if (row >= 0) throw new RunFileError(path, `column ${JSON.stringify(column)} row ${row} is ${JSON.stringify(values[row])}; expected a number or nothing`);
+  }
+  return table;
+}
+
 /** The metrics table of the run in `dir`: from metrics.arrow, or metrics.csv where only that was kept. */
 export function readMetrics(dir: string): aq.ColumnTable {
   const arrow = join(dir, RUN_FILES.metricsArrow);
-  if (existsSync(arrow)) return aq.fromArrow(readFileSync(arrow));
   const csv = join(dir, RUN_FILES.metricsCsv);
-  if (existsSync(csv)) return aq.fromCSV(readFileSync(csv, 'utf8'));
-  return aq.table({ step: [] });
+  const path = existsSync(arrow) ? arrow : existsSync(csv) ? csv : null;
+  if (path === null) return aq.table({ step: [] });
+  let table: aq.ColumnTable;
+  try {
+    table = path === arrow ? aq.fromArrow(readFileSync(arrow)) : aq.fromCSV(readFileSync(csv, 'utf8'));
+  } catch (e) {
+    throw new RunFileError(path, `cannot be read as ${path === arrow ? 'an Arrow IPC table' : 'CSV'} (${(e as Error).message}); it is damaged or was not written by the lab`);
+  }
+  return checkMetrics(path, table);
 }
 
 /** The evaluation rows of the run in `dir` (eval.json), none when it has no evaluation yet. */
 export function readEvals(dir: string): RecordedEval[] {
   const path = join(dir, RUN_FILES.evalJson);
-  return existsSync(path) ? (JSON.parse(readFileSync(path, 'utf8')) as RecordedEval[]) : [];
+  if (!existsSync(path)) return [];
+  const rows = expectRoot<unknown[]>(path, readJsonFile(path), [Array.isArray, 'an array of evaluation rows']);
+  rows.forEach((row, i) => expectValue(path, `row ${i}`, row, [isPlainObject, 'an object of metrics']));
+  return rows as RecordedEval[];
 }
 
-/** run.json of the run in `dir`; a missing or unreadable file is an error naming it. */
+function checkRecord<C>(path: string, value: unknown): RunRecord<C> {
+  const record = expectRoot<Record<string, unknown>>(path, value);
+  const field = (name: string, expect: Expect, of = record, prefix = '') => expectField(path, of, name, expect, prefix);
+  field('format', [(v) => v === RUN_FORMAT, JSON.stringify(RUN_FORMAT)]);
+  field('name', EXPECT.string);
+  field('status', oneOf(WRITTEN_STATUSES));
+  field('error', EXPECT.stringOrNull);
+  field('startedAt', EXPECT.string);
+  field('endedAt', EXPECT.stringOrNull);
+  field('seconds', EXPECT.numberOrNull);
+  field('seed', EXPECT.integer);
+  field('steps', EXPECT.count);
+  field('config', EXPECT.present);
+  field('arm', [(v) => v === null || isPlainObject(v), 'null or { label, values }']);
+  if (record.arm !== null) {
+    field('label', EXPECT.string, record.arm as Record<string, unknown>, 'arm.');
+    field('values', EXPECT.object, record.arm as Record<string, unknown>, 'arm.');
+  }
+  (field('resumed', EXPECT.array) as unknown[]).forEach((r, i) => {
+    expectValue(path, `resumed.${i}`, r, EXPECT.object);
+    field('step', EXPECT.count, r as Record<string, unknown>, `resumed.${i}.`);
+    field('at', EXPECT.string, r as Record<string, unknown>, `resumed.${i}.`);
+    field('engine', EXPECT.stringOrNull, r as Record<string, unknown>, `resumed.${i}.`);
+  });
+  field('engine', EXPECT.stringOrNull);
+  const packages = field('packages', EXPECT.object) as Record<string, unknown>;
+  for (const name of Object.keys(packages)) field(name, EXPECT.stringOrNull, packages, 'packages.');
+  const runtime = field('runtime', EXPECT.object) as Record<string, unknown>;
+  for (const name of ['node', 'platform', 'arch']) field(name, EXPECT.string, runtime, 'runtime.');
+  field('cpus', EXPECT.count, runtime, 'runtime.');
+  const git = field('git', EXPECT.object) as Record<string, unknown>;
+  field('commit', EXPECT.stringOrNull, git, 'git.');
+  field('dirty', EXPECT.booleanOrNull, git, 'git.');
+  return record as unknown as RunRecord<C>;
+}
+
+/** run.json of the run in `dir`, as written; a missing, unreadable or malformed file is an error naming it. */
 export function readRecord<C = unknown>(dir: string): RunRecord<C> {
   const path = join(dir, RUN_FILES.record);
   if (!existsSync(path)) throw new Error(`${path} does not exist: ${dir} is not a run folder`);
-  let record: RunRecord<C>;
-  try {
-    record = JSON.parse(readFileSync(path, 'utf8')) as RunRecord<C>;
-  } catch (e) {
-    throw new Error(`${path} is not valid JSON (${(e as Error).message})`);
-  }
-  if (record.format !== RUN_FORMAT) throw new Error(`${path}: format is ${JSON.stringify(record.format)}, expected ${JSON.stringify(RUN_FORMAT)}`);
-  return record;
+  return checkRecord<C>(path, readJsonFile(path));
+}
+
+/**
+ * The status of the run in `dir` as it stands: run.json's, except that a record saying `running` whose
+ * writer is gone (no lock, or a lock naming a dead process on this host) is `died`. A lock from another host
+ * cannot be checked, so that run stays `running`.
+ */
+export function observedStatus(dir: string, record: RunRecord<unknown>): RunStatus {
+  return record.status === 'running' && writerState(dir) === 'gone' ? 'died' : record.status;
 }

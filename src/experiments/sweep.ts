@@ -9,21 +9,28 @@
  * when it has one (see `checkpointEvery`) and restarts otherwise, and the arms not yet run follow.
  * runs/<sweep>/sweep.json lists the grid and each arm's status. With `rescore: true` the finished arms it skips
  * are evaluated again from their checkpoints (rescore.ts), for a metric or scorer newer than the runs.
+ *
+ * A sweep never destroys an arm: one sweep at a time holds the folder (lock.ts); started again with another
+ * grid it adds the new arms and keeps listing the old ones; an arm folder that holds another config, or a base
+ * config that changed, is refused before anything trains, naming the fields.
  */
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../config';
-import { canonicalJson, writeRunJson } from './atomic';
+import { canonicalJson, readJsonFile, writeRunJson } from './atomic';
+import { configChanges, describeChanges } from './config-diff';
 import { canonicalPath, withField } from './dotted-path';
 import { resolveExperiment, type ExperimentConfig, type ExperimentSpec } from './experiment-config';
-import { DEFAULT_RUNS_ROOT, RUN_FILES, checkName, readRecord, type RunStatus } from './run-record';
+import { EXPECT, expectField, expectRoot, expectValue, oneOf } from './file-check';
+import { FolderLock } from './lock';
+import { DEFAULT_RUNS_ROOT, RUN_FILES, checkName, observedStatus, readRecord, type RunStatus } from './run-record';
 import { trainRun, type TrainRunOptions } from './train-run';
 import { rescoreRun } from './rescore';
 
 /** Values to try per field: `{ 'objective.lambda': [0.5, 1, 2], 'train.optimizer.lr': [1e-3, 3e-4] }`. */
 export type SweepGrid = Readonly<Record<string, readonly unknown[]>>;
 
-export interface SweepOptions extends Omit<TrainRunOptions, keyof ExperimentSpec | 'name' | 'arm' | 'resume'> {
+export interface SweepOptions extends Omit<TrainRunOptions, keyof ExperimentSpec | 'name' | 'arm' | 'resume' | 'overwrite'> {
   /** Folder of the sweep under `root`; each arm is a run inside it. */
   readonly name: string;
   /** Seeds to repeat every combination with (default: the base spec's seed only, not named in the arm). */
@@ -54,15 +61,25 @@ export type ArmStatus = RunStatus | 'pending';
 export const SWEEP_FORMAT = 'transfusion-lab/sweep@1';
 export const SWEEP_FILE = 'sweep.json';
 
+/** One arm as sweep.json lists it. */
+export interface ManifestArm {
+  readonly name: string;
+  readonly arm: string;
+  readonly values: Readonly<Record<string, unknown>>;
+  readonly seed: number;
+  readonly status: ArmStatus;
+}
+
 /** runs/<sweep>/sweep.json. */
 export interface SweepManifest {
   readonly format: typeof SWEEP_FORMAT;
   readonly name: string;
   /** The base config every arm starts from (with the base seed). */
   readonly base: ExperimentConfig;
+  /** The grid and seeds of the latest call; `arms` also keeps the arms of earlier calls with other grids. */
   readonly grid: SweepGrid;
   readonly seeds: readonly number[] | null;
-  readonly arms: readonly { readonly name: string; readonly arm: string; readonly values: Readonly<Record<string, unknown>>; readonly seed: number; readonly status: ArmStatus }[];
+  readonly arms: readonly ManifestArm[];
   readonly updatedAt: string;
 }
 
@@ -141,7 +158,65 @@ export function planSweep(base: ExperimentSpec, grid: SweepGrid, seeds?: readonl
 }
 
 function armStatus(dir: string): ArmStatus {
-  return existsSync(join(dir, RUN_FILES.record)) ? readRecord(dir).status : 'pending';
+  return existsSync(join(dir, RUN_FILES.record)) ? observedStatus(dir, readRecord(dir)) : 'pending';
+}
+
+const ARM_STATUSES: readonly ArmStatus[] = ['pending', 'running', 'finished', 'interrupted', 'failed', 'died'];
+
+/**
+ * sweep.json of the sweep in `dir`, or null when `dir` is not a sweep folder; a damaged file is an error naming
+ * it. Arm names are checked as folder names, so a sweep.json from elsewhere cannot point outside its folder.
+ */
+export function readSweepManifest(dir: string): SweepManifest | null {
+  const path = join(dir, SWEEP_FILE);
+  if (!existsSync(path)) return null;
+  const manifest = expectRoot<Record<string, unknown>>(path, readJsonFile(path));
+  expectField(path, manifest, 'format', [(v) => v === SWEEP_FORMAT, JSON.stringify(SWEEP_FORMAT)]);
+  expectField(path, manifest, 'name', EXPECT.string);
+  expectField(path, manifest, 'base', EXPECT.object);
+  expectField(path, manifest, 'grid', EXPECT.object);
+  expectField(path, manifest, 'seeds', [(v) => v === null || (Array.isArray(v) && v.every(Number.isSafeInteger)), 'null or an array of integers']);
+  (expectField(path, manifest, 'arms', EXPECT.array) as unknown[]).forEach((arm, i) => {
+    const entry = expectValue(path, `arms.${i}`, arm, EXPECT.object) as Record<string, unknown>;
+    const name = expectField(path, entry, 'name', EXPECT.string, `arms.${i}.`);
+    try {
+      checkName(`arms.${i}.name`, name);
+    } catch (e) {
+      throw new Error(`${path}: ${(e as Error).message}`);
+    }
+    expectField(path, entry, 'arm', EXPECT.string, `arms.${i}.`);
+    expectField(path, entry, 'values', EXPECT.object, `arms.${i}.`);
+    expectField(path, entry, 'seed', EXPECT.integer, `arms.${i}.`);
+    expectField(path, entry, 'status', oneOf(ARM_STATUSES), `arms.${i}.`);
+  });
+  return manifest as unknown as SweepManifest;
+}
+
+/** The base config without its seed: the arms set their own seeds, so only the rest must match. */
+function baseWithoutSeed(config: ExperimentConfig): Omit<ExperimentConfig, 'seed'> {
+  const { seed: _seed, ...rest } = config;
+  return rest;
+}
+
+/**
+ * Refuse, before anything trains, a sweep folder whose base config changed or whose arm folders hold runs of
+ * other configs: mixing them would compare runs that differ in more than the grid.
+ */
+function checkExisting(root: string, name: string, previous: SweepManifest | null, base: ExperimentConfig, arms: readonly SweepArm[]): void {
+  if (previous) {
+    const changes = configChanges(baseWithoutSeed(previous.base), baseWithoutSeed(base));
+    if (changes.length > 0) {
+      throw new ConfigError('sweep.name', name, `a new sweep name, or delete ${root}: its base config changed at ${describeChanges(changes)}, so its arms would not compare with new ones`);
+    }
+  }
+  for (const arm of arms) {
+    const dir = join(root, arm.name);
+    if (!existsSync(join(dir, RUN_FILES.record))) continue;
+    const changes = configChanges(readRecord(dir).config, arm.config);
+    if (changes.length > 0) {
+      throw new ConfigError('sweep.name', name, `a new sweep name, or delete ${root}: its arm ${arm.name} was run with a different config (changed at ${describeChanges(changes)})`);
+    }
+  }
 }
 
 /** Train every arm not yet finished; see the file comment. */
@@ -150,52 +225,46 @@ export async function sweep(base: ExperimentSpec, grid: SweepGrid, options: Swee
   checkName('sweep.name', name);
   const arms = planSweep(base, grid, seeds);
   const root = resolve(parent ?? DEFAULT_RUNS_ROOT, name);
-  const ran: string[] = [];
-  const skipped: string[] = [];
-  const rescored: string[] = [];
-
-  for (const arm of arms) {
-    const dir = join(root, arm.name);
-    if (armStatus(dir) === 'finished' && canonicalJson(readRecord(dir).config) !== canonicalJson(arm.config)) {
-      throw new ConfigError('sweep.name', name, `a new sweep name, or delete ${root}: its finished arm ${arm.name} was run with a different config`);
-    }
-  }
   const resolvedBase = resolveExperiment(base);
-  /** Write sweep.json with every arm's status as its run.json says now. */
-  const save = (): SweepManifest => {
-    const manifest: SweepManifest = {
-      format: SWEEP_FORMAT,
-      name,
-      base: resolvedBase,
-      grid,
-      seeds: seeds ?? null,
-      arms: arms.map((a) => ({ name: a.name, arm: a.arm, values: a.values, seed: a.seed, status: armStatus(join(root, a.name)) })),
-      updatedAt: new Date().toISOString(),
+  const lock = FolderLock.acquire(root, `sweep ${name}`);
+  try {
+    const previous = readSweepManifest(root);
+    checkExisting(root, name, previous, resolvedBase, arms);
+    const planned = new Set(arms.map((a) => a.name));
+    const earlier = (previous?.arms ?? []).filter((a) => !planned.has(a.name));
+    /** Write sweep.json with every arm's status as its run.json says now, the arms of earlier grids after this grid's. */
+    const save = (): SweepManifest => {
+      const listed = [...arms, ...earlier].map((a) => ({ name: a.name, arm: a.arm, values: a.values, seed: a.seed, status: armStatus(join(root, a.name)) }));
+      const manifest: SweepManifest = { format: SWEEP_FORMAT, name, base: resolvedBase, grid, seeds: seeds ?? null, arms: listed, updatedAt: new Date().toISOString() };
+      writeRunJson(join(root, SWEEP_FILE), manifest);
+      return manifest;
     };
-    writeRunJson(join(root, SWEEP_FILE), manifest);
-    return manifest;
-  };
-  save();
-
-  for (const arm of arms) {
-    if (armStatus(join(root, arm.name)) === 'finished') {
-      skipped.push(arm.name);
-      if (rescore === true) {
-        await rescoreRun(join(root, arm.name), { evaluate: runOptions.evaluate });
-        rescored.push(arm.name);
+    save();
+    const ran: string[] = [];
+    const skipped: string[] = [];
+    const rescored: string[] = [];
+    for (const arm of arms) {
+      if (armStatus(join(root, arm.name)) === 'finished') {
+        skipped.push(arm.name);
+        if (rescore === true) {
+          await rescoreRun(join(root, arm.name), { evaluate: runOptions.evaluate });
+          rescored.push(arm.name);
+        }
+        continue;
       }
-      continue;
+      ran.push(arm.name);
+      let status: RunStatus;
+      try {
+        const result = await trainRun({ ...runOptions, ...arm.spec, name: arm.name, root, arm: { label: arm.arm, values: arm.values }, resume: true });
+        status = result.status;
+        result.dispose();
+      } finally {
+        save();
+      }
+      if (status === 'interrupted') return { dir: root, status: 'interrupted', manifest: save(), ran, skipped, rescored };
     }
-    ran.push(arm.name);
-    let status: RunStatus;
-    try {
-      const result = await trainRun({ ...runOptions, ...arm.spec, name: arm.name, root, arm: { label: arm.arm, values: arm.values }, resume: true });
-      status = result.status;
-      result.dispose();
-    } finally {
-      save();
-    }
-    if (status === 'interrupted') return { dir: root, status: 'interrupted', manifest: save(), ran, skipped, rescored };
+    return { dir: root, status: 'finished', manifest: save(), ran, skipped, rescored };
+  } finally {
+    lock.release();
   }
-  return { dir: root, status: 'finished', manifest: save(), ran, skipped, rescored };
 }

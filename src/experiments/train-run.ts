@@ -7,8 +7,23 @@
  * with a live progress line, records every step under runs/<name>/ (src/experiments/run-record.ts), then saves
  * a sample grid, an evaluation row (from an `evaluate` callback or the config's `evaluation`) and a checkpoint. Training goes through
  * the checkpoint module's TrainingRun, so a run stopped midway can go on from its last checkpoint exactly.
+ *
+ * A run folder is never destroyed unasked. The call holds the folder's lock (lock.ts), so a second writer is
+ * refused. What it does with the run already there:
+ *
+ *   folder holds                  resume unset     resume: true          resume: false     overwrite: true
+ *   nothing                       trains           trains                trains            trains
+ *   this run, finished            reused           reused                refused           trains afresh
+ *   another config, finished      refused          refused               refused           trains afresh
+ *   this run, unfinished          trains afresh    goes on (checkpoint)  trains afresh     trains afresh
+ *   another config, unfinished    trains afresh    refused               trains afresh     trains afresh
+ *   something that is not a run   refused          refused               refused           trains afresh
+ *
+ * "Reused": the finished run is loaded from its checkpoint and returned as it is, nothing trains (a notebook
+ * cell run again gets its model back, as a sweep skips its finished arms). A refusal names the folder and the
+ * config fields that differ. An unfinished run without a checkpoint has nothing to go on from and restarts.
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Rng, setSeed } from '../engine/random';
 import { check } from '../config';
@@ -20,7 +35,9 @@ import { textToImage } from '../generate/batch';
 import { evaluate } from '../eval/evaluate';
 import { imageGrid, type ImageGrid } from '../viz/image-grid';
 import { Progress, type ProgressOptions } from '../viz/progress';
-import { canonicalJson } from './atomic';
+import { ConfigError } from '../config';
+import { configChanges, describeChanges } from './config-diff';
+import { FolderLock, folderHasContent, isLockFile } from './lock';
 import { buildDataset, checkDataFitsModel, resolveExperiment, type ExperimentConfig, type ExperimentSpec, type SampleConfig } from './experiment-config';
 import { DEFAULT_RUNS_ROOT, RUN_FILES, Run, checkName, readRecord, type ArmInfo, type RunStatus } from './run-record';
 
@@ -62,10 +79,14 @@ export interface TrainRunOptions extends ExperimentSpec {
    */
   readonly checkpointEvery?: number;
   /**
-   * Go on from runs/<name>/checkpoint.safetensors when that run has the same config and did not finish
-   * (default false: start afresh, replacing the folder).
+   * true: go on from runs/<name>/checkpoint.safetensors when that run did not finish, and refuse, naming the
+   * fields, when its config differs. false: start over, replacing an unfinished run (a finished one needs
+   * `overwrite`). Unset (default): start over, except that a finished run of this very config is reused.
+   * The table in this file's comment has every case.
    */
   readonly resume?: boolean;
+  /** Replace whatever the folder holds, a finished run included, and train afresh (default false). */
+  readonly overwrite?: boolean;
   /** Called after every step with the step's report (after it is recorded). */
   readonly onStep?: (report: StepReport, run: Run<ExperimentConfig>) => void;
   /** Polled between steps: true stops the run there, as a kernel interrupt does (status `interrupted`). */
@@ -82,6 +103,8 @@ export interface TrainRunResult {
   readonly session: TrainingRun;
   /** The step at which this call took over from a checkpoint, or null when it started from scratch. */
   readonly resumedFrom: number | null;
+  /** True when the folder held this run finished and it was loaded, not trained (see `resume`). */
+  readonly reused: boolean;
   dispose(): void;
 }
 
@@ -102,11 +125,51 @@ export async function runSamples(model: Transfusion, samples: SampleConfig, seed
   }
 }
 
-/** True when `dir` holds an unfinished run of `config` with a checkpoint to go on from. */
-function canResume(dir: string, config: ExperimentConfig): boolean {
-  if (!existsSync(join(dir, RUN_FILES.record)) || !existsSync(join(dir, RUN_FILES.checkpoint))) return false;
+type StartPlan = 'fresh' | 'resume' | 'reuse';
+
+/**
+ * What to do with what `dir` holds (the caller holds its lock, so a record still saying `running` is a run
+ * that died); throws where starting would destroy or mix work. See the table in the file comment.
+ */
+function planStart(dir: string, config: ExperimentConfig, options: TrainRunOptions): StartPlan {
+  if (options.overwrite === true || !folderHasContent(dir)) return 'fresh';
+  if (!existsSync(join(dir, RUN_FILES.record))) {
+    const entries = readdirSync(dir).filter((f) => !isLockFile(f)).sort();
+    const shown = entries.slice(0, 5).join(', ') + (entries.length > 5 ? `, ... (${entries.length} entries)` : '');
+    throw new Error(`${dir} holds ${shown} but no ${RUN_FILES.record}, so it is not a run (a sweep, or other files): use another name, or pass overwrite: true to replace the folder`);
+  }
   const record = readRecord<ExperimentConfig>(dir);
-  return record.status !== 'finished' && canonicalJson(record.config) === canonicalJson(config);
+  const changes = configChanges(record.config, config);
+  if (record.status === 'finished') {
+    const which = `${record.steps} steps, ended ${record.endedAt}`;
+    if (changes.length > 0) {
+      throw new Error(`${dir}: ${options.resume === true ? 'cannot resume: ' : ''}it holds a finished run (${which}) of another config: changed at ${describeChanges(changes)}; pass overwrite: true to replace it (its results are deleted), or use another name`);
+    }
+    if (options.resume === false) {
+      throw new Error(`${dir}: it holds this run finished (${which}); pass overwrite: true to train it again (its results are deleted), or leave resume unset to load it`);
+    }
+    return 'reuse';
+  }
+  if (options.resume !== true) return 'fresh';
+  if (changes.length > 0) {
+    throw new Error(`${dir}: cannot resume: config changed at ${describeChanges(changes)}; pass resume: false to start over (the folder is replaced) or use another name`);
+  }
+  return existsSync(join(dir, RUN_FILES.checkpoint)) ? 'resume' : 'fresh';
+}
+
+/** The finished run in `dir`, loaded from its checkpoint instead of trained again. */
+function reuseFinished(dir: string, config: ExperimentConfig, dataset: ImageDataset, say: boolean): TrainRunResult {
+  const checkpoint = join(dir, RUN_FILES.checkpoint);
+  if (!existsSync(checkpoint)) {
+    throw new Error(`${dir}: it holds this run finished but no ${RUN_FILES.checkpoint} to load its model from; pass overwrite: true to train it again`);
+  }
+  const run = Run.open<ExperimentConfig>(dir);
+  const session = TrainingRun.resume(checkpoint, dataset);
+  session.model.eval();
+  if (say) console.log(`${run.name}: finished earlier (${run.info.steps} steps, ended ${run.info.endedAt}); loaded from ${checkpoint}, not trained again (overwrite: true trains it again)`);
+  return {
+    run, status: 'finished', config, model: session.model, trainer: session.trainer, session, resumedFrom: session.step, reused: true, dispose: () => session.dispose(),
+  };
 }
 
 /** Train, record, sample, evaluate and checkpoint one run; see the file comment. */
@@ -119,24 +182,43 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
   const dataset = options.dataset ?? buildDataset(config.data);
   checkDataFitsModel(dataset, config);
 
+  if (options.overwrite === true && options.resume === true) throw new ConfigError('trainRun.overwrite', true, 'false with resume: true (overwrite starts afresh, resume goes on)');
+
+  const lock = FolderLock.acquire(dir, `trainRun ${name}`);
+  const releaseOnError = <T>(step: () => T): T => {
+    try {
+      return step();
+    } catch (e) {
+      lock.release();
+      throw e;
+    }
+  };
+  const plan = releaseOnError(() => planStart(dir, config, options));
   // Code that draws from the global stream during the run (rng()) draws the same in every run of this seed.
   setSeed(config.seed);
-  const resuming = options.resume === true && canResume(dir, config);
-  const session = resuming
+  if (plan === 'reuse') {
+    try {
+      return reuseFinished(dir, config, dataset, options.progress !== false);
+    } finally {
+      lock.release();
+    }
+  }
+  const session = releaseOnError(() => plan === 'resume'
     ? TrainingRun.resume(join(dir, RUN_FILES.checkpoint), dataset)
-    : TrainingRun.create(dataset, { preset: config.model, train: config.train, loader: { batchSize: config.batchSize }, seed: config.seed });
-  const resumedFrom = resuming ? session.step : null;
+    : TrainingRun.create(dataset, { preset: config.model, train: config.train, loader: { batchSize: config.batchSize }, seed: config.seed }));
+  const resumedFrom = plan === 'resume' ? session.step : null;
   let run: Run<ExperimentConfig>;
   try {
-    run = resuming
-      ? await Run.resume<ExperimentConfig>(dir, session.trainer.history)
-      : await Run.start({ name, root, config, seed: config.seed, arm: options.arm });
+    run = plan === 'resume'
+      ? await Run.resume<ExperimentConfig>(dir, session.trainer.history, { lock })
+      : await Run.start({ name, root, config, seed: config.seed, arm: options.arm, lock });
   } catch (e) {
+    lock.release();
     session.dispose();
     throw e;
   }
   const result = (status: RunStatus): TrainRunResult => ({
-    run, status, config, model: session.model, trainer: session.trainer, session, resumedFrom, dispose: () => session.dispose(),
+    run, status, config, model: session.model, trainer: session.trainer, session, resumedFrom, reused: false, dispose: () => session.dispose(),
   });
   try {
     const progress = options.progress === false ? null : new Progress(config.steps, {

@@ -8,6 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { basename, join, relative, resolve, sep } from 'node:path';
 import * as zlib from 'node:zlib';
 import { writeRunFile, isTemporaryFile } from './atomic';
+import { isLockFile } from './lock';
 
 /** CRC-32 (ISO-HDLC polynomial 0xEDB88320), table-driven; used where zlib.crc32 (Node >= 20.15) is missing. */
 let table: Uint32Array | undefined;
@@ -103,14 +104,17 @@ export function zipArchive(entries: readonly ZipEntry[]): Buffer {
   return Buffer.concat([...locals, directory, end]);
 }
 
-/** Every file under `dir`, sorted, skipping the temporary files of atomic writes in progress. */
+/**
+ * Every file under `dir`, sorted, skipping the temporary files of atomic writes in progress and the writers'
+ * locks (they name a process on this machine, which means nothing where the zip is opened).
+ */
 function filesUnder(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true })
     .sort((a, b) => (a.name < b.name ? -1 : 1))
     .flatMap((e) => {
       const path = join(dir, e.name);
       if (e.isDirectory()) return filesUnder(path);
-      return e.isFile() && !isTemporaryFile(path) ? [path] : [];
+      return e.isFile() && !isTemporaryFile(path) && !isLockFile(e.name) ? [path] : [];
     });
 }
 

@@ -78,10 +78,10 @@ test('an arm with a checkpoint goes on from it and matches the arm run unbroken;
   assert.notDeepEqual(metrics(join(root, 'unbroken', 'lambda=2,seed=0')).map((r) => r.loss), metrics(join(root, 'unbroken', 'lambda=2,seed=1')).map((r) => r.loss));
 });
 
-test('a sweep folder holding other finished runs under the same arm names is refused, naming the arm', async () => {
+test('a sweep folder whose runs had another base config is refused, naming the fields that changed', async () => {
   await assert.rejects(
     sweep({ ...BASE, steps: 2 }, { 'objective.lambda': [1] }, { name: 'crash', root, progress: false }),
-    (e: unknown) => e instanceof ConfigError && /sweep\.name: got "crash".*arm lambda=1 was run with a different config/.test((e as Error).message),
+    (e: unknown) => e instanceof ConfigError && /sweep\.name: got "crash".*base config changed at steps \(3 -> 2\)/.test((e as Error).message),
   );
   await assert.rejects(sweep(BASE, { 'objective.lamda': [1] }, { name: 'typo', root }), (e: unknown) => e instanceof ConfigError && /objective\.lamda/.test((e as Error).message));
   assert.equal(fs.existsSync(join(root, 'typo')), false, 'a bad path fails before the sweep folder is made');

@@ -87,11 +87,9 @@ test('a run stopped midway is `interrupted`; resumed, it ends exactly where an u
   whole.dispose();
   assert.deepEqual(losses(join(root, 'broken')), losses(join(root, 'whole')));
 
-  // resume: true on a different config starts afresh rather than mixing two runs.
-  const changed = await trainRun(tiny('broken', { steps: 4, samples: null, resume: true, seed: 6 }));
-  assert.equal(changed.resumedFrom, null);
-  assert.deepEqual(readRecord(join(root, 'broken')).resumed, []);
-  changed.dispose();
+  // resume: true on a different config neither mixes two runs nor deletes the finished one: it says what changed.
+  await assert.rejects(trainRun(tiny('broken', { steps: 4, samples: null, resume: true, seed: 6 })), /cannot resume: .*changed at seed \(5 -> 6\)/);
+  assert.deepEqual(readRecord(join(root, 'broken')).resumed.map((r) => r.step), [2]);
 });
 
 test('an error after training marks the run failed with its message, rethrows it and frees the model', async () => {
