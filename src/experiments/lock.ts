@@ -42,7 +42,7 @@ const held = new Map<string, FolderLock>();
 let exitHookInstalled = false;
 
 /** True when `pid` is a live process on this host (EPERM: alive, another user's). */
-export function processAlive(pid: number): boolean {
+function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
@@ -142,10 +142,6 @@ export class FolderLock {
       takeOver(folder, current);
     }
     throw new FolderLockedError(folder, readLock(folder), `${folder} is being taken by other writers at the same time; try again`);
-  }
-
-  get isHeld(): boolean {
-    return !this.released;
   }
 
   release(): void {
