@@ -12,7 +12,12 @@ import { findLabRoot } from '../../kernel/resolve';
 
 export const ROOT = findLabRoot(__dirname);
 export const PYTHON = '/usr/bin/python3';
-export const LAUNCHER = launcherPath(ROOT);
+/**
+ * The kernel under test: this checkout's dist/ build, or the launcher TRANSFUSION_KERNEL_LAUNCHER names (a
+ * build kept elsewhere, in a folder that also holds the lab's package.json and node_modules, as dist/'s parent
+ * does), so a test can run a build of its own without touching the shared dist/.
+ */
+export const LAUNCHER = process.env.TRANSFUSION_KERNEL_LAUNCHER ? path.resolve(process.env.TRANSFUSION_KERNEL_LAUNCHER) : launcherPath(ROOT);
 
 /**
  * What the kernel tests run from dist/: the kernel and the lab files it imports. The rest of the lab may
@@ -32,6 +37,10 @@ function newestSource(p: string): number {
  * build counts as done when the launcher is newer than every kernel source.
  */
 export function ensureBuilt(): void {
+  if (process.env.TRANSFUSION_KERNEL_LAUNCHER) {
+    if (!fs.existsSync(LAUNCHER)) throw new Error(`TRANSFUSION_KERNEL_LAUNCHER names ${LAUNCHER}, which does not exist`);
+    return;
+  }
   const sources = Math.max(...KERNEL_SOURCES.map((p) => newestSource(path.join(ROOT, p))));
   const built = (): boolean => fs.existsSync(LAUNCHER) && fs.statSync(LAUNCHER).mtimeMs >= sources;
   if (built()) return;
