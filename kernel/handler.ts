@@ -6,10 +6,12 @@
  * - the interrupt flag (src/engine/interrupt.ts) is lowered when each cell starts, and a cell that ends with
  *   it raised is reported as interrupted, so the cells queued behind it are aborted as in ipykernel;
  * - cells queued behind a failed cell are aborted exactly, not by tslab's 200 ms timer;
+ * - a promise the cell rejected and left unhandled is reported among the cell's outputs, before its reply;
  * - `kernel_info_reply` and `shutdown_reply` carry `status: 'ok'`, and `is_complete` can answer `invalid`;
  * - shorthand properties naming an earlier cell's variables (`{ model }`) work (kernel/shorthand.ts).
  * Inspection and completion are tslab's, inherited unchanged.
  */
+import * as path from 'node:path';
 import { format, TextDecoder } from 'node:util';
 import * as ts from '@tslab/typescript-for-tslab';
 import * as tslabJupyter from 'tslab/dist/jupyter';
@@ -77,7 +79,10 @@ export const INTERRUPTED: ErrorContent = {
  * kernel): they are the same for every cell and say nothing about the user's code.
  */
 export function cellTraceback(e: Error): string[] {
-  const lines = (e.stack ?? `${e.name}: ${e.message}`).split('\n');
+  let lines = (e.stack ?? `${e.name}: ${e.message}`).split('\n');
+  // Node puts the source line that threw above the stack ("file:line", the line, a caret, a blank line). When
+  // that is the kernel's own line (kernel/guard.ts refusing process.exit), it shows the kernel, not the cell.
+  if (lines[0].startsWith(`${__dirname}${path.sep}`)) lines = lines.slice(lines.indexOf('') + 1);
   const below = lines.findIndex((l) => /^\s+at .*\(node:vm:/.test(l));
   return below < 0 ? lines : lines.slice(0, below);
 }
@@ -199,6 +204,9 @@ export class LabHandler extends JupyterHandlerImpl {
     this.attach(out);
     clearInterrupt();
     const outcome = await this.outcome(request.code, silent, out);
+    // Node reports a promise the cell rejected and never awaited after the microtasks drain (kernel/guard.ts
+    // writes it on stderr); one turn of the event loop puts that report among this cell's outputs, before its reply.
+    await new Promise((resolve) => setImmediate(resolve));
     if (request.store_history ?? !silent) {
       const shown = 'result' in outcome && outcome.result ? String(outcome.result.data['text/plain']) : null;
       this.history.record(count, request.code, shown);

@@ -13,7 +13,8 @@
  *   4. SIGINT (Jupyter's `interrupt_mode: signal`): the first raises the lab's cooperative interrupt
  *      (src/engine/interrupt.ts), which training loops poll between steps; a second one while the flag is
  *      still up also abandons the awaited promise, for a cell that never polls;
- *   5. the display hook `globalThis[Symbol.for('transfusion.kernel')]` for src/viz's `display()`.
+ *   5. the guard (kernel/guard.ts): a cell cannot end the process, and errors nobody caught are reported;
+ *   6. the display hook `globalThis[Symbol.for('transfusion.kernel')]` for src/viz's `display()`.
  */
 // First: it must run before tslab's converter loads (kernel/cell-checks.ts).
 import { cellChecks } from './cell-checks';
@@ -26,6 +27,7 @@ import { initEngine } from '../src/engine/engine';
 import { interruptRequested, requestInterrupt } from '../src/engine/interrupt';
 import { describeCheckOptions } from './compiler-options';
 import { installDisplayHook } from './display';
+import { exitKernel, guardProcess } from './guard';
 import { CellConsole, LabHandler } from './handler';
 import { installLabResolution, PACKAGE_NAME } from './resolve';
 import { LabServer } from './server';
@@ -98,9 +100,8 @@ async function main(): Promise<void> {
     else requestInterrupt();
   };
   process.on('SIGINT', interrupt);
-  // After the first cell these land in that cell's stderr, where the notebook shows them.
-  process.on('uncaughtException', (err) => process.stderr.write(`Uncaught exception: ${err.stack ?? err}\n`));
-  process.on('unhandledRejection', (reason) => process.stderr.write(`Unhandled promise rejection: ${(reason as Error)?.stack ?? reason}\n`));
+  // After the preload, which is what installs the listeners the guard replaces (kernel/guard.ts).
+  guardProcess();
   installDisplayHook(() => handler.displaySink());
 
   await new LabServer(handler, connectionFile, interrupt, log).init();
@@ -108,5 +109,5 @@ async function main(): Promise<void> {
 
 main().catch((e: Error) => {
   process.stderr.write(`transfusion kernel failed to start: ${e.stack ?? e.message}\n`);
-  process.exit(1);
+  exitKernel(1);
 });

@@ -11,6 +11,7 @@
  */
 import type * as zmq from 'zeromq';
 import { ZmqServer } from 'tslab/dist/jupyter';
+import { exitKernel } from './guard';
 import { CellOutputs, errorContent, LabHandler } from './handler';
 import { ExecuteRequest, HistoryRequest } from './protocol';
 import { MessageFactory, WireMessage } from './wire';
@@ -60,7 +61,7 @@ export class LabServer extends ZmqServer {
       this.close();
       // A cell may have left timers or servers running, and a kernel told to shut down must not linger; the
       // delay lets ZeroMQ's I/O thread put the replies on the wire first.
-      setTimeout(() => process.exit(0), SHUTDOWN_FLUSH_MS).unref();
+      setTimeout(() => exitKernel(0), SHUTDOWN_FLUSH_MS).unref();
     }
   }
 

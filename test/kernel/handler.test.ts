@@ -3,8 +3,9 @@
  * `console.log(value)`, failures through `console.error(...)` and `false`), so each protocol rule is
  * checked exactly: counts, outputs, errors, aborts, interrupts, history, kernel_info, is_complete.
  */
-import { afterEach, test } from 'node:test';
+import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
+import * as path from 'node:path';
 import type { Executor } from 'tslab/dist/executor';
 import { CellConsole, CellOutputs, cellTraceback, errorContent, isInvalid, LabHandler } from '../../kernel/handler';
 import { DisplayContent, ErrorContent, ExecuteRequest } from '../../kernel/protocol';
@@ -12,12 +13,16 @@ import { clearInterrupt, interruptRequested, requestInterrupt } from '../../src/
 
 type Cell = (console: CellConsole) => boolean | Promise<boolean>;
 
-const stdoutWrite = process.stdout.write;
-const stderrWrite = process.stderr.write;
-// The handler routes the process's stdout/stderr to the running cell; give them back to the test runner.
+const STREAMS = ['stdout', 'stderr'] as const;
+const realStreams = STREAMS.map((name) => Object.getOwnPropertyDescriptor(process, name)!);
+// The handler routes the process's stdout/stderr to the cell that ran last, and a cell's turn lasts past its
+// last microtask: the test runner's report, written meanwhile, would land in a recorder. Each test gives the
+// handler streams of its own; the runner keeps the real ones it took when it started.
+beforeEach(() => {
+  for (const name of STREAMS) Object.defineProperty(process, name, { configurable: true, enumerable: true, value: { write: () => true } });
+});
 afterEach(() => {
-  process.stdout.write = stdoutWrite;
-  process.stderr.write = stderrWrite;
+  STREAMS.forEach((name, i) => Object.defineProperty(process, name, realStreams[i]));
   clearInterrupt();
 });
 
@@ -75,8 +80,6 @@ test('stdout and stderr of a cell become its stream messages', async () => {
   const { handler } = setup(CELLS);
   const out = recorder();
   await handler.execute(req('print'), out);
-  process.stdout.write = stdoutWrite;
-  process.stderr.write = stderrWrite;
   assert.deepEqual(out.events.slice(1), [['stream', 'stdout', 'hi\n'], ['stream', 'stderr', 'err\n']]);
 });
 
@@ -188,6 +191,9 @@ test('errorContent: non-Error throws, and tracebacks stop at the cell boundary',
   const e = new Error('boom');
   e.stack = ['Error: boom', '    at evalmachine.<anonymous>:2:7', '    at sigintHandlersWrap (node:vm:280:12)', '    at Object.execute (tslab/dist/executor.js:1:1)'].join('\n');
   assert.deepEqual(cellTraceback(e), ['Error: boom', '    at evalmachine.<anonymous>:2:7']);
+  const refused = new Error('not allowed');
+  refused.stack = [`${path.join(__dirname, '..', '..', 'kernel', 'guard.js')}:65`, '    throw new KernelExitError(...);', '    ^', '', 'KernelExitError: not allowed', '    at evalmachine.<anonymous>:3:9'].join('\n');
+  assert.deepEqual(cellTraceback(refused), ['KernelExitError: not allowed', '    at evalmachine.<anonymous>:3:9'], "the kernel's own source line is not shown");
   const late = new Error('late');
   late.stack = 'Error: late\n    at Timeout._onTimeout (evalmachine.<anonymous>:3:9)';
   assert.deepEqual(cellTraceback(late), ['Error: late', '    at Timeout._onTimeout (evalmachine.<anonymous>:3:9)']);
