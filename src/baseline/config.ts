@@ -6,11 +6,11 @@
  * fields from a Transfusion config.
  */
 import { check, ConfigError, mergeConfig, type DeepPartial } from '../config';
-import { resolveTransformerConfig, type TransformerConfig } from '../blocks/transformer';
+import type { TransformerConfig } from '../blocks/transformer';
 import { DEFAULT_VQ } from '../blocks/autoencoder-config';
 import { DEFAULT_SEQUENCE_CONFIG, validateSequenceConfig, type SequenceConfig } from '../data/sequence';
 import { VOCAB_SIZE } from '../data/tokenizer';
-import { DEFAULT_NET, PRESETS, resolveConfig, type TransfusionConfig } from '../model/config';
+import { DEFAULT_NET, PRESETS, resolveBoundedTransformer, resolveConfig, type TransfusionConfig } from '../model/config';
 
 export interface BaselineNetConfig {
   /** Text vocabulary (default 262, the byte tokenizer's); image code k is token `textVocab + k`. */
@@ -77,13 +77,13 @@ export function vocabSize(net: Pick<BaselineNetConfig, 'textVocab' | 'codebookSi
 /** Check every field (errors name `net.<field>` / `sequence.<field>`) and derive `sequence.patchesPerImage`. */
 export function validateBaselineConfig(c: BaselineConfig): BaselineConfig {
   const n = c.net;
-  check.positiveInt('net.textVocab', n.textVocab);
-  check.positiveInt('net.codebookSize', n.codebookSize);
-  check.positiveInt('net.grid.height', n.grid.height);
-  check.positiveInt('net.grid.width', n.grid.width);
-  const transformer = resolveTransformerConfig(n.transformer, 'net.transformer');
+  check.size('net.textVocab', n.textVocab, 'vocab');
+  check.size('net.codebookSize', n.codebookSize, 'vocab');
+  check.size('net.grid.height', n.grid.height, 'side');
+  check.size('net.grid.width', n.grid.width, 'side');
+  const transformer = resolveBoundedTransformer(n.transformer, 'net.transformer');
   check.oneOf('net.tieEmbeddings', n.tieEmbeddings, [true, false]);
-  check.positiveInt('net.maxPositions', n.maxPositions);
+  check.size('net.maxPositions', n.maxPositions, 'positions');
   const sequence = validateSequenceConfig({ ...c.sequence, patchesPerImage: n.grid.height * n.grid.width });
   if (sequence.length > n.maxPositions) {
     throw new ConfigError('sequence.length', sequence.length, `at most net.maxPositions (${n.maxPositions})`);
@@ -95,10 +95,10 @@ export function validateBaselineConfig(c: BaselineConfig): BaselineConfig {
 export function resolveBaselineConfig(preset: BaselinePresetName | BaselineConfig = 'tiny', overrides: DeepPartial<BaselineConfig> = {}): BaselineConfig {
   let base: BaselineConfig;
   if (typeof preset === 'string') {
-    if (!(preset in BASELINE_PRESETS)) throw new ConfigError('preset', preset, Object.keys(BASELINE_PRESETS).map((k) => `'${k}'`).join(', '));
+    if (!Object.hasOwn(BASELINE_PRESETS, preset)) throw new ConfigError('preset', preset, Object.keys(BASELINE_PRESETS).map((k) => `'${k}'`).join(', '));
     base = mergeConfig(DEFAULT_BASELINE, BASELINE_PRESETS[preset] as DeepPartial<BaselineConfig>, 'config');
   } else {
-    base = preset;
+    base = mergeConfig(DEFAULT_BASELINE, preset as DeepPartial<BaselineConfig>, 'preset');
   }
   return validateBaselineConfig(mergeConfig(base, overrides, 'config'));
 }

@@ -105,7 +105,7 @@ export const DOWNSAMPLE_FACTORS = [2, 4, 8] as const;
 
 /** Throw unless the shared convolutional fields are valid, errors naming `field.<name>`. */
 export function checkConvShape(c: ConvAutoencoderShape, field: string): void {
-  check.positiveInt(`${field}.imageChannels`, c.imageChannels);
+  check.size(`${field}.imageChannels`, c.imageChannels, 'width');
   check.oneOf(`${field}.downsample`, c.downsample, DOWNSAMPLE_FACTORS);
   const groups = check.positiveInt(`${field}.groups`, c.groups);
   const need = Math.log2(c.downsample) + 1;
@@ -113,28 +113,28 @@ export function checkConvShape(c: ConvAutoencoderShape, field: string): void {
     throw new ConfigError(`${field}.channels`, c.channels, `a list of at least ${need} widths (levels 0..log2 f) for downsample ${c.downsample}`);
   }
   c.channels.forEach((w, i) => {
-    check.positiveInt(`${field}.channels.${i}`, w);
+    check.size(`${field}.channels.${i}`, w, 'width');
     if (w % groups !== 0) throw new ConfigError(`${field}.channels.${i}`, w, `a multiple of groups (${groups})`);
   });
-  check.positiveInt(`${field}.blocksPerLevel`, c.blocksPerLevel);
+  check.size(`${field}.blocksPerLevel`, c.blocksPerLevel, 'depth');
 }
 
 /** Merge a partial config into its kind's default and check every field. */
 export function resolveAutoencoderConfig(input: AutoencoderConfigInput | AutoencoderConfig, field = 'autoencoder'): AutoencoderConfig {
   const kind = input?.kind;
-  if (!Object.prototype.hasOwnProperty.call(AUTOENCODER_DEFAULTS, kind)) {
+  if (typeof kind !== 'string' || !Object.hasOwn(AUTOENCODER_DEFAULTS, kind)) {
     throw new ConfigError(`${field}.kind`, kind, Object.keys(AUTOENCODER_DEFAULTS).map((k) => `'${k}'`).join(', '));
   }
   switch (input.kind) {
     case 'identity': {
       const c = mergeConfig(DEFAULT_IDENTITY_AUTOENCODER, input as DeepPartial<IdentityAutoencoderConfig>, field);
-      check.positiveInt(`${field}.imageChannels`, c.imageChannels);
+      check.size(`${field}.imageChannels`, c.imageChannels, 'width');
       return c;
     }
     case 'vae': {
       const c = mergeConfig(DEFAULT_VAE, input as DeepPartial<VAEConfig>, field);
       checkConvShape(c, field);
-      check.positiveInt(`${field}.latentChannels`, c.latentChannels);
+      check.size(`${field}.latentChannels`, c.latentChannels, 'width');
       check.nonNegative(`${field}.klWeight`, c.klWeight);
       check.positive(`${field}.scalingFactor`, c.scalingFactor);
       return c;
@@ -142,8 +142,8 @@ export function resolveAutoencoderConfig(input: AutoencoderConfigInput | Autoenc
     case 'vq': {
       const c = mergeConfig(DEFAULT_VQ, input as DeepPartial<VQConfig>, field);
       checkConvShape(c, field);
-      check.positiveInt(`${field}.codebookSize`, c.codebookSize);
-      check.positiveInt(`${field}.codeDim`, c.codeDim);
+      check.size(`${field}.codebookSize`, c.codebookSize, 'vocab');
+      check.size(`${field}.codeDim`, c.codeDim, 'width');
       check.nonNegative(`${field}.beta`, c.beta);
       return c;
     }

@@ -8,7 +8,7 @@
  * and the test oracle. A predicate without `dense` (a researcher's own rule) still works, through the loop.
  */
 import { tf } from '../engine/tf';
-import { check, fromRegistry } from '../config';
+import { check, checkKindFields, fromRegistry } from '../config';
 import { SequenceLayout } from './layout';
 
 /**
@@ -103,7 +103,7 @@ export const transfusion: MaskPredicate = { ...or(causal, sameImage), name: 'tra
  * causal after them; equivalently k < prefixLength OR k <= q.
  */
 export function prefixLM(prefixLength: number): MaskPredicate {
-  check.nonNegativeInt('prefixLM.prefixLength', prefixLength);
+  check.size('prefixLM.prefixLength', prefixLength, 'positions', 0);
   return predicate(
     `prefixLM(${prefixLength})`,
     (q, k) => k < prefixLength || k <= q,
@@ -134,8 +134,21 @@ export const MASK_REGISTRY: { readonly [K in MaskConfig['kind']]: (config: Extra
   'prefix-lm': (c) => prefixLM(c.prefixLength),
 };
 
-/** The predicate a mask config names; an unknown kind fails naming `${field}.kind` and the known kinds. */
+/** The fields of each kind besides `kind`: a mask has no defaults to merge into, so its fields are checked here. */
+const MASK_FIELDS: { readonly [K in MaskConfig['kind']]: readonly string[] } = {
+  transfusion: [],
+  causal: [],
+  full: [],
+  'prefix-lm': ['prefixLength'],
+};
+
+/**
+ * The predicate a mask config names; an unknown kind fails naming `${field}.kind` and the known kinds, a field
+ * the kind does not have fails naming it.
+ */
 export function buildMask(config: MaskConfig = DEFAULT_MASK, field = 'mask'): MaskPredicate {
-  if (config?.kind === 'prefix-lm') check.nonNegativeInt(`${field}.prefixLength`, config.prefixLength);
-  return fromRegistry(MASK_REGISTRY, config, field);
+  if (config?.kind === 'prefix-lm') check.size(`${field}.prefixLength`, config.prefixLength, 'positions', 0);
+  const predicate = fromRegistry<MaskConfig, MaskPredicate>(MASK_REGISTRY, config, field);
+  checkKindFields(config, MASK_FIELDS, field);
+  return predicate;
 }

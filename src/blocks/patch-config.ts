@@ -107,7 +107,7 @@ export function patchLevels(patchSize: number): number {
 /** Merge a partial config into its kind's default and check every field (errors name `field.<name>`). */
 export function resolvePatchConfig(input: PatchConfigInput | PatchConfig, field = 'patch'): PatchConfig {
   const kind = input?.kind;
-  if (!Object.prototype.hasOwnProperty.call(PATCH_DEFAULTS, kind)) {
+  if (typeof kind !== 'string' || !Object.hasOwn(PATCH_DEFAULTS, kind)) {
     throw new ConfigError(`${field}.kind`, kind, Object.keys(PATCH_DEFAULTS).map((k) => `'${k}'`).join(', '));
   }
   if (input.kind === 'linear') {
@@ -121,10 +121,10 @@ export function resolvePatchConfig(input: PatchConfigInput | PatchConfig, field 
   }
   const groups = check.positiveInt(`${field}.groups`, c.groups);
   c.channels.forEach((w, i) => {
-    check.positiveInt(`${field}.channels.${i}`, w);
+    check.size(`${field}.channels.${i}`, w, 'width');
     if (w % groups !== 0) throw new ConfigError(`${field}.channels.${i}`, w, `a multiple of groups (${groups})`);
   });
-  check.positiveInt(`${field}.blocksPerLevel`, c.blocksPerLevel);
+  check.size(`${field}.blocksPerLevel`, c.blocksPerLevel, 'depth');
   check.oneOf(`${field}.conditioning`, c.conditioning, CONDITIONINGS);
   check.oneOf(`${field}.skip`, c.skip, [true, false]);
   return c;

@@ -12,7 +12,7 @@
  * integers: resuming rebuilds epoch e and skips its first b batches. The loader seed derives from the run
  * seed, so the loader is rebuilt rather than stored; only the dataset itself must be passed again.
  */
-import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
+import { ConfigError, check, checkKeys, mergeConfig, type DeepPartial } from '../config';
 import { Rng, setGlobalRngState } from '../engine/random';
 import { resolveConfig, type PresetName, type TransfusionConfig } from '../model/config';
 import { Transfusion } from '../model/transfusion';
@@ -57,11 +57,15 @@ export interface RunOverrides {
   readonly seed?: number;
 }
 
+/** Every field of RunOverrides, typed so that a field added there must be added here. */
+const RUN_OVERRIDE_FIELDS: { readonly [K in keyof Required<RunOverrides>]: true } = { preset: true, model: true, train: true, loader: true, seed: true };
+
 export function makeRunConfig(overrides: RunOverrides = {}): RunConfig {
+  checkKeys(overrides, Object.keys(RUN_OVERRIDE_FIELDS), 'run');
   const seed = overrides.seed ?? 0;
   if (!Number.isSafeInteger(seed)) throw new ConfigError('run.seed', seed, 'an integer');
   const loader = mergeConfig(DEFAULT_RUN_LOADER, overrides.loader, 'run.loader');
-  check.positiveInt('run.loader.batchSize', loader.batchSize);
+  check.size('run.loader.batchSize', loader.batchSize, 'batch');
   return { seed, model: resolveConfig(overrides.preset ?? 'tiny', overrides.model ?? {}), train: makeTrainConfig(overrides.train), loader };
 }
 

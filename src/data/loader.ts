@@ -67,7 +67,7 @@ export class DataLoader implements Iterable<LoaderBatch> {
 
   constructor(readonly dataset: ImageDataset, overrides: DeepPartial<LoaderConfig> = {}, options: LoaderOptions = {}) {
     const config = mergeConfig(DEFAULT_LOADER_CONFIG, overrides, 'loader');
-    check.positiveInt('loader.batchSize', config.batchSize);
+    check.size('loader.batchSize', config.batchSize, 'batch');
     check.oneOf('loader.shuffle', config.shuffle, [true, false]);
     check.oneOf('loader.dropLast', config.dropLast, [true, false]);
     validateSequenceConfig(config.sequence);

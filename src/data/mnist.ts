@@ -59,18 +59,24 @@ function fillTemplate(template: string, digit: number): string {
   return template.replace(/\{word\}/g, DIGIT_WORDS[digit]).replace(/\{digit\}/g, String(digit));
 }
 
-function validate(config: MnistConfig): MnistConfig {
-  check.oneOf('mnist.split', config.split, ['train', 'heldout', 'all'] as const);
-  check.nonNegativeInt('mnist.heldout', config.heldout);
-  if (config.heldout > MNIST_COUNT) throw new ConfigError('mnist.heldout', config.heldout, `an integer in [0, ${MNIST_COUNT}]`);
-  if (!Number.isFinite(config.splitSeed)) throw new ConfigError('mnist.splitSeed', config.splitSeed, 'a finite number');
-  check.nonNegativeInt('mnist.padding', config.padding);
-  check.positiveInt('mnist.size', config.size);
-  check.oneOf('mnist.channels', config.channels, [1, 3] as const);
+/** Check every field (errors name `${field}.<name>`); cheap, so a run's spec is checked before any digit loads. */
+export function validateMnistConfig(config: MnistConfig, field = 'mnist'): MnistConfig {
+  check.oneOf(`${field}.split`, config.split, ['train', 'heldout', 'all'] as const);
+  check.size(`${field}.heldout`, config.heldout, 'items', 0);
+  if (config.heldout > MNIST_COUNT) throw new ConfigError(`${field}.heldout`, config.heldout, `an integer in [0, ${MNIST_COUNT}] (the digits the package ships)`);
+  check.finite(`${field}.splitSeed`, config.splitSeed);
+  check.size(`${field}.padding`, config.padding, 'side', 0);
+  check.size(`${field}.size`, config.size, 'side');
+  check.oneOf(`${field}.channels`, config.channels, [1, 3] as const);
   if (!Array.isArray(config.templates) || config.templates.length === 0 || config.templates.some((t) => typeof t !== 'string')) {
-    throw new ConfigError('mnist.templates', config.templates, 'a non-empty array of strings');
+    throw new ConfigError(`${field}.templates`, config.templates, 'a non-empty array of strings');
   }
   return config;
+}
+
+/** Every caption the templates can make: each template filled with each digit. */
+export function mnistCaptions(templates: readonly string[]): string[] {
+  return templates.flatMap((t) => Array.from({ length: 10 }, (_, d) => fillTemplate(t, d)));
 }
 
 interface MnistPixels {
@@ -112,7 +118,7 @@ export class MnistDataset implements ImageDataset {
   private readonly items: Int32Array;
 
   constructor(overrides: DeepPartial<MnistConfig> = {}) {
-    this.config = validate(mergeConfig(DEFAULT_MNIST_CONFIG, overrides, 'mnist'));
+    this.config = validateMnistConfig(mergeConfig(DEFAULT_MNIST_CONFIG, overrides, 'mnist'));
     const order = new Rng(`mnist-split/${this.config.splitSeed}`).permutation(MNIST_COUNT);
     const { split, heldout } = this.config;
     const chosen = split === 'all' ? order : split === 'heldout' ? order.slice(0, heldout) : order.slice(heldout);

@@ -93,27 +93,28 @@ export interface ShapesLabel {
   readonly shapes: readonly PlacedShape[];
 }
 
-function validate(c: ShapesConfig): ShapesConfig {
-  check.positiveInt('shapes.count', c.count);
-  if (!Number.isFinite(c.seed)) throw new ConfigError('shapes.seed', c.seed, 'a finite number');
-  check.positiveInt('shapes.size', c.size);
-  check.positiveInt('shapes.grid', c.grid);
-  if (c.size / c.grid < 4) throw new ConfigError('shapes.grid', c.grid, `at most size / 4 = ${Math.floor(c.size / 4)} so a cell is >= 4 pixels`);
-  check.positiveInt('shapes.minShapes', c.minShapes);
-  check.positiveInt('shapes.maxShapes', c.maxShapes);
+/** Check every field (errors name `${field}.<name>`). */
+export function validateShapesConfig(c: ShapesConfig, field = 'shapes'): ShapesConfig {
+  check.size(`${field}.count`, c.count, 'items');
+  check.finite(`${field}.seed`, c.seed);
+  check.size(`${field}.size`, c.size, 'side');
+  check.positiveInt(`${field}.grid`, c.grid);
+  if (c.size / c.grid < 4) throw new ConfigError(`${field}.grid`, c.grid, `at most size / 4 = ${Math.floor(c.size / 4)} so a cell is >= 4 pixels`);
+  check.positiveInt(`${field}.minShapes`, c.minShapes);
+  check.positiveInt(`${field}.maxShapes`, c.maxShapes);
   if (c.maxShapes < c.minShapes || c.maxShapes > c.grid * c.grid) {
-    throw new ConfigError('shapes.maxShapes', c.maxShapes, `an integer in [minShapes = ${c.minShapes}, grid^2 = ${c.grid * c.grid}]`);
+    throw new ConfigError(`${field}.maxShapes`, c.maxShapes, `an integer in [minShapes = ${c.minShapes}, grid^2 = ${c.grid * c.grid}]`);
   }
-  if (!Array.isArray(c.shapes) || c.shapes.length === 0) throw new ConfigError('shapes.shapes', c.shapes, 'a non-empty array');
-  c.shapes.forEach((s, i) => check.oneOf(`shapes.shapes[${i}]`, s, SHAPE_KINDS));
-  if (!Array.isArray(c.colours) || c.colours.length === 0) throw new ConfigError('shapes.colours', c.colours, 'a non-empty array');
-  c.colours.forEach((s, i) => check.oneOf(`shapes.colours[${i}]`, s, Object.keys(COLOURS)));
+  if (!Array.isArray(c.shapes) || c.shapes.length === 0) throw new ConfigError(`${field}.shapes`, c.shapes, 'a non-empty array');
+  c.shapes.forEach((s, i) => check.oneOf(`${field}.shapes[${i}]`, s, SHAPE_KINDS));
+  if (!Array.isArray(c.colours) || c.colours.length === 0) throw new ConfigError(`${field}.colours`, c.colours, 'a non-empty array');
+  c.colours.forEach((s, i) => check.oneOf(`${field}.colours[${i}]`, s, Object.keys(COLOURS)));
   if (!Array.isArray(c.scale) || c.scale.length !== 2 || !(c.scale[0] > 0 && c.scale[0] <= c.scale[1] && c.scale[1] <= 1)) {
-    throw new ConfigError('shapes.scale', c.scale, '[min, max] with 0 < min <= max <= 1');
+    throw new ConfigError(`${field}.scale`, c.scale, '[min, max] with 0 < min <= max <= 1');
   }
-  check.inRange('shapes.jitter', c.jitter, 0, 1);
+  check.inRange(`${field}.jitter`, c.jitter, 0, 1);
   if (!Array.isArray(c.background) || c.background.length !== 3 || c.background.some((v) => !(v >= -1 && v <= 1))) {
-    throw new ConfigError('shapes.background', c.background, '[r, g, b] with each value in [-1, 1]');
+    throw new ConfigError(`${field}.background`, c.background, '[r, g, b] with each value in [-1, 1]');
   }
   return c;
 }
@@ -126,7 +127,7 @@ export class ShapesDataset implements ImageDataset {
   readonly channels = 3;
 
   constructor(overrides: DeepPartial<ShapesConfig> = {}) {
-    this.config = validate(mergeConfig(DEFAULT_SHAPES_CONFIG, overrides, 'shapes'));
+    this.config = validateShapesConfig(mergeConfig(DEFAULT_SHAPES_CONFIG, overrides, 'shapes'));
     this.length = this.config.count;
     this.height = this.width = this.config.size;
   }

@@ -18,10 +18,10 @@ import { tf } from '../engine/tf';
 import { Rng } from '../engine/random';
 import { interruptRequested } from '../engine/interrupt';
 import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
-import { MnistDataset, canonicalCaption } from '../data/mnist';
+import { DEFAULT_MNIST_CONFIG, MnistDataset, canonicalCaption } from '../data/mnist';
 import type { Transfusion } from '../model/transfusion';
 import { caption, textToImage } from '../generate/batch';
-import type { GenerateOptions } from '../generate/options';
+import { GUIDANCE_RANGE, type GenerateOptions } from '../generate/options';
 import { cachedClassifier } from './classifier-cache';
 import { mnistHeldoutDigits } from './classifier-train';
 import { captionAccuracy } from './caption-digit';
@@ -116,13 +116,20 @@ export class EvalInterrupted extends Error {
   }
 }
 
-function validate(c: EvalConfig): EvalConfig {
-  check.positiveInt('eval.n', c.n);
-  check.positiveInt('eval.steps', c.steps);
-  if (typeof c.guidance !== 'number' || !Number.isFinite(c.guidance)) throw new ConfigError('eval.guidance', c.guidance, 'a finite number (1 = off)');
-  check.nonNegativeInt('eval.seed', c.seed);
-  check.positiveInt('eval.heldout', c.heldout);
-  check.positiveInt('eval.batchSize', c.batchSize);
+/**
+ * Check every field (errors name `${field}.<name>`): sizes are bounded before anything is generated, and
+ * `heldout` cannot exceed the held-out digits there are (DEFAULT_MNIST_CONFIG.heldout, MNIST's evaluation split).
+ */
+export function validateEvalConfig(c: EvalConfig, field = 'eval'): EvalConfig {
+  check.size(`${field}.n`, c.n, 'perDigit');
+  check.size(`${field}.steps`, c.steps, 'diffusionSteps');
+  check.inRange(`${field}.guidance`, c.guidance, GUIDANCE_RANGE[0], GUIDANCE_RANGE[1]);
+  check.nonNegativeInt(`${field}.seed`, c.seed);
+  const available = DEFAULT_MNIST_CONFIG.heldout;
+  if (!(Number.isInteger(c.heldout) && c.heldout >= 1 && c.heldout <= available)) {
+    throw new ConfigError(`${field}.heldout`, c.heldout, `at most the ${available} held-out digits (MNIST's evaluation split), and at least 1`);
+  }
+  check.size(`${field}.batchSize`, c.batchSize, 'batch');
   return c;
 }
 
@@ -158,7 +165,7 @@ function converted(t: tf.Tensor, convert: (t: tf.Tensor) => tf.Tensor): tf.Tenso
  * by the generators; its weights are not changed.
  */
 export async function evaluate(model: Transfusion, overrides: DeepPartial<EvalConfig> = {}, inputs: EvalInputs = {}): Promise<EvalRow> {
-  const config = validate(mergeConfig(DEFAULT_EVAL, overrides, 'eval'));
+  const config = validateEvalConfig(mergeConfig(DEFAULT_EVAL, overrides, 'eval'));
   const started = performance.now();
   const generators = inputs.generators ?? LAB_GENERATORS;
   const toImages = inputs.toImages ?? ((x: tf.Tensor) => x);

@@ -3,16 +3,20 @@
  * length, the batch size, the seed and the data. A spec gives a preset plus the fields to change; it resolves
  * to a complete `ExperimentConfig`, the object a run records in run.json and rebuilds from.
  */
-import { check, ConfigError, mergeConfig, type DeepPartial } from '../config';
+import { check, checkKeys, ConfigError, mergeConfig, type DeepPartial } from '../config';
 import { Rng } from '../engine/random';
-import { DEFAULT_MNIST_CONFIG, MnistDataset, canonicalCaption, type MnistConfig } from '../data/mnist';
-import { DEFAULT_SHAPES_CONFIG, ShapesDataset, type ShapesConfig } from '../data/shapes';
+import { DEFAULT_MNIST_CONFIG, MnistDataset, canonicalCaption, mnistCaptions, validateMnistConfig, type MnistConfig } from '../data/mnist';
+import { DEFAULT_SHAPES_CONFIG, ShapesDataset, validateShapesConfig, type ShapesConfig } from '../data/shapes';
+import { byteTokenizer } from '../data/tokenizer';
 import type { ImageDataset } from '../data/image';
 import { resolveConfig, type PresetName, type TransfusionConfig } from '../model/config';
 import { DEFAULT_TRAIN, makeTrainConfig, type TrainConfig } from '../train/trainer';
+import { DEFAULT_WARMUP_STEPS } from '../train/lr-schedule';
 import { resolveSpec, type Spec } from '../schedules/spec';
-import { resolveGenerateOptions, type GenerateOptions } from '../generate/options';
-import { DEFAULT_EVAL, type EvalConfig } from '../eval/evaluate';
+import { DEFAULT_GENERATE, resolveGenerateOptions, type GenerateOptions } from '../generate/options';
+import { DEFAULT_EVAL, validateEvalConfig, type EvalConfig } from '../eval/evaluate';
+import { makeSampler } from '../schedules/make-sampler';
+import { makeSchedule } from '../schedules/make-schedule';
 
 /** Training images, by kind; the fields are those of the dataset's own config. */
 export type DataConfig = ({ readonly kind: 'mnist' } & MnistConfig) | ({ readonly kind: 'shapes' } & ShapesConfig);
@@ -101,39 +105,158 @@ export const DEFAULT_EXPERIMENT_SPEC = {
   data: { kind: 'mnist', size: 16 },
 } as const satisfies ExperimentSpec;
 
-/** Resolve a spec: merge every part into its defaults and validate, naming the field of any bad value. */
+/** Every field of a spec, typed so that a field added to ExperimentSpec must be added here too. */
+const SPEC_FIELDS: { readonly [K in keyof Required<ExperimentSpec>]: true } = {
+  preset: true, model: true, train: true, steps: true, batchSize: true, seed: true, data: true, samples: true, evaluation: true,
+};
+
+/** The fields of ExperimentSpec. */
+export const SPEC_KEYS: readonly string[] = Object.keys(SPEC_FIELDS);
+
+/**
+ * Options a caller passes beside a spec in the same object (trainRun's and sweep's run options): a spec
+ * resolved from such an object accepts them; any other key is a typo.
+ */
+export const RUN_OPTION_KEYS: readonly string[] = ['name', 'root', 'dataset', 'arm', 'evaluate', 'progress', 'checkpointEvery', 'resume', 'overwrite', 'onStep', 'shouldStop', 'seeds', 'rescore'];
+
+/**
+ * Throw unless `spec` is a plain object whose own keys are spec fields or `allowedExtra`: `trainRun({ step: 300 })`
+ * fails naming `${where}.step` and suggesting 'steps' rather than training 200 steps.
+ */
+export function checkSpecKeys(spec: object, allowedExtra: readonly string[], where: string): void {
+  if (typeof spec !== 'object' || spec === null || Array.isArray(spec)) throw new ConfigError(where, spec, 'an object of spec fields');
+  const extra = allowedExtra.length ? `, or an option: ${allowedExtra.join(', ')}` : '';
+  checkKeys(spec, [...SPEC_KEYS, ...allowedExtra], where, `a field of the spec: ${SPEC_KEYS.join(', ')}${extra}`);
+}
+
+/**
+ * One layer's attention scores hold batchSize x nHeads x L^2 values; past 2^31 no backend can allocate them,
+ * so a batch that large fails here, naming the most that fits, instead of at the first step.
+ */
+const MAX_ATTENTION_VALUES = 2 ** 31;
+
+/**
+ * Resolve a spec: merge every part into its defaults and validate, naming the field of any bad value. Every
+ * option is checked here, before a run writes anything: unknown keys (run options in RUN_OPTION_KEYS aside),
+ * ranges, bounds on sizes, and the options that depend on each other.
+ */
 export function resolveExperiment(spec: ExperimentSpec = {}): ExperimentConfig {
-  const steps = check.positiveInt('experiment.steps', spec.steps ?? DEFAULT_EXPERIMENT_SPEC.steps);
-  const batchSize = check.positiveInt('experiment.batchSize', spec.batchSize ?? DEFAULT_EXPERIMENT_SPEC.batchSize);
+  checkSpecKeys(spec, RUN_OPTION_KEYS, 'experiment');
+  const steps = check.size('experiment.steps', spec.steps ?? DEFAULT_EXPERIMENT_SPEC.steps, 'steps');
+  const batchSize = check.size('experiment.batchSize', spec.batchSize ?? DEFAULT_EXPERIMENT_SPEC.batchSize, 'batch');
   const seed = spec.seed ?? DEFAULT_EXPERIMENT_SPEC.seed;
   if (!Number.isSafeInteger(seed)) throw new ConfigError('experiment.seed', seed, 'an integer');
   const model = resolveConfig(spec.preset ?? DEFAULT_EXPERIMENT_SPEC.preset, spec.model ?? {});
-  const given = spec.train ?? {};
-  const schedule = mergeConfig(DEFAULT_TRAIN, given, 'train').lrSchedule;
-  const runLength = schedule.kind === 'warmup-cosine' && (given.lrSchedule as { totalSteps?: number } | undefined)?.totalSteps === undefined;
-  const train = makeTrainConfig(runLength ? { ...given, lrSchedule: { ...schedule, totalSteps: steps } } : given);
-  const data = resolveSpec<DataConfig>(DATA_DEFAULTS, spec.data ?? DEFAULT_EXPERIMENT_SPEC.data, 'experiment.data');
-  const samples = spec.samples === null ? null : resolveSamples(spec.samples ?? {}, data);
-  const evaluation = spec.evaluation === undefined || spec.evaluation === null ? null : mergeConfig(DEFAULT_EVAL, spec.evaluation, 'experiment.evaluation');
-  if (evaluation) checkEvaluable(model, data);
+  const train = resolveTrain(spec.train ?? {}, steps);
+  const data = resolveData(spec.data ?? DEFAULT_EXPERIMENT_SPEC.data);
+  checkCaptionsFit(trainingCaptions(data), model, 'experiment.data.templates', 'a training caption');
+  const evaluation = spec.evaluation === undefined || spec.evaluation === null ? null : resolveEvaluation(spec.evaluation, model, data);
+  const samples = spec.samples === null ? null : resolveSamples(spec.samples ?? {}, data, model);
+  const { nHeads } = model.net.transformer;
+  const L = model.sequence.length;
+  const fits = Math.floor(MAX_ATTENTION_VALUES / (nHeads * L * L));
+  if (batchSize > fits) {
+    throw new ConfigError('experiment.batchSize', batchSize, `at most ${fits}: one layer's attention scores (batchSize x nHeads ${nHeads} x sequence.length ${L}^2) must stay under 2^31 values`);
+  }
   return { model, train, steps, batchSize, seed, data, samples, evaluation };
 }
 
-/** src/eval scores 16 x 16 grey digits and hands generated latents to its classifier as images. */
-function checkEvaluable(model: TransfusionConfig, data: DataConfig): void {
+/**
+ * The training config, with a warmup-cosine schedule whose `totalSteps` is not given decaying over the run's
+ * own steps. The warmup must end within the schedule, with one exception this function itself makes: the
+ * default warmup over a run shorter than it (the run then trains at the warming rate throughout), which a
+ * saved run's spec (specOf) spells out and must resolve again.
+ */
+function resolveTrain(given: DeepPartial<TrainConfig>, steps: number): TrainConfig {
+  const merged = mergeConfig(DEFAULT_TRAIN, given, 'train');
+  const runLength = merged.lrSchedule.kind === 'warmup-cosine' && (given.lrSchedule as { totalSteps?: number } | undefined)?.totalSteps === undefined;
+  const train = makeTrainConfig(runLength ? { ...given, lrSchedule: { ...merged.lrSchedule, totalSteps: steps } } : given);
+  const schedule = train.lrSchedule;
+  if (schedule.kind === 'warmup-cosine' && schedule.warmupSteps > schedule.totalSteps) {
+    const defaultOverShortRun = schedule.warmupSteps === DEFAULT_WARMUP_STEPS && schedule.totalSteps === steps;
+    if (!defaultOverShortRun) {
+      const total = schedule.totalSteps === steps ? `the run's steps (${steps})` : `train.lrSchedule.totalSteps (${schedule.totalSteps})`;
+      throw new ConfigError('train.lrSchedule.warmupSteps', schedule.warmupSteps, `at most ${total}: the learning rate would never finish warming up`);
+    }
+  }
+  return train;
+}
+
+/** The data config of a spec, every field checked here rather than when the dataset is built. */
+function resolveData(spec: Spec<DataConfig>): DataConfig {
+  const data = resolveSpec<DataConfig>(DATA_DEFAULTS, spec, 'experiment.data');
+  if (data.kind === 'mnist') validateMnistConfig(data, 'experiment.data');
+  else validateShapesConfig(data, 'experiment.data');
+  return data;
+}
+
+/** Captions the data can pair with an image, where they are known in advance (MNIST's templates). */
+function trainingCaptions(data: DataConfig): string[] {
+  return data.kind === 'mnist' ? mnistCaptions(data.templates) : [];
+}
+
+/**
+ * Throw unless every caption fits a training row beside its image: `[BOS] caption [BOI] patches [EOI] [EOS]`
+ * within sequence.length. A longer training caption would stop the run at the step that draws it; a longer
+ * prompt asks for positions the model never trained on.
+ */
+function checkCaptionsFit(captions: readonly string[], model: TransfusionConfig, field: string, what: string): void {
+  const { length, patchesPerImage } = model.sequence;
+  const room = length - patchesPerImage - 4;
+  const index = captions.findIndex((c) => byteTokenizer.encode(c).length > room);
+  if (index >= 0) {
+    const bytes = byteTokenizer.encode(captions[index]).length;
+    throw new ConfigError(field, captions[index], `${what} of at most ${room} bytes (this one has ${bytes}): sequence.length ${length} - ${patchesPerImage} image positions - 4 (BOS, BOI, EOI, EOS)`);
+  }
+}
+
+/**
+ * The evaluation config: its fields, its sampler on the model's schedule, and what it needs of the model and
+ * data (checkEvaluable).
+ */
+function resolveEvaluation(given: DeepPartial<EvalConfig>, model: TransfusionConfig, data: DataConfig): EvalConfig {
+  const evaluation = validateEvalConfig(mergeConfig(DEFAULT_EVAL, given, 'experiment.evaluation'), 'experiment.evaluation');
+  checkEvaluable(model, data, evaluation);
+  makeSampler({ kind: DEFAULT_GENERATE.sampler.kind, steps: evaluation.steps }, makeSchedule(model.objective.schedule), 'experiment.evaluation');
+  checkCaptionsFit(Array.from({ length: 10 }, (_, d) => canonicalCaption(d)), model, 'experiment.evaluation', 'an evaluation prompt');
+  return evaluation;
+}
+
+/**
+ * src/eval scores 16 x 16 grey digits and hands generated latents to its classifier as images; it captions the
+ * first `heldout` digits of MNIST's evaluation split, which the training data must not contain.
+ */
+function checkEvaluable(model: TransfusionConfig, data: DataConfig, evaluation: EvalConfig): void {
   const { channels, height, width } = model.net.latent;
   if (data.kind !== 'mnist' || channels !== 1 || height !== 16 || width !== 16) {
     throw new ConfigError('experiment.evaluation', `a ${height}x${width}x${channels} latent on ${data.kind} data`,
       'null, unless the model is pixel-space 16x16x1 MNIST (the mnist preset on data { kind: \'mnist\', size: 16 }); call src/eval\'s evaluate with toImages for a latent model');
   }
+  const split = DEFAULT_MNIST_CONFIG;
+  if (data.split !== 'train' || data.splitSeed !== split.splitSeed) {
+    throw new ConfigError('experiment.data', { split: data.split, splitSeed: data.splitSeed },
+      `split 'train' with splitSeed ${split.splitSeed} when evaluating: other data holds the held-out digits the evaluation scores`);
+  }
+  if (data.heldout < evaluation.heldout) {
+    throw new ConfigError('experiment.data.heldout', data.heldout,
+      `at least evaluation.heldout (${evaluation.heldout}): the evaluation captions the first ${evaluation.heldout} held-out digits, which training must not see`);
+  }
 }
 
-function resolveSamples(spec: NonNullable<ExperimentSpec['samples']>, data: DataConfig): SampleConfig {
+function resolveSamples(spec: NonNullable<ExperimentSpec['samples']>, data: DataConfig, model: TransfusionConfig): SampleConfig {
+  if (typeof spec !== 'object' || spec === null) throw new ConfigError('experiment.samples', spec, 'null, or an object with captions and generate');
+  checkKeys(spec, ['captions', 'generate'], 'experiment.samples');
   const captions = spec.captions ?? defaultCaptions(data);
   if (!Array.isArray(captions) || captions.length === 0 || captions.some((c) => typeof c !== 'string')) {
     throw new ConfigError('experiment.samples.captions', captions, 'a non-empty array of strings');
   }
-  return { captions: [...captions], generate: resolveGenerateOptions(spec.generate ?? {}) };
+  // One batch of images: a list past the batch bound is a slip, not a grid.
+  check.size('experiment.samples.captions.length', captions.length, 'batch');
+  checkCaptionsFit(captions, model, 'experiment.samples.captions', 'a prompt');
+  const generate = resolveGenerateOptions(spec.generate ?? {});
+  const sampler = { ...generate.sampler, clipX0: generate.sampler.clipX0 ?? model.objective.clipX0 };
+  makeSampler(sampler, makeSchedule(model.objective.schedule), 'experiment.samples.generate.sampler');
+  return { captions: [...captions], generate };
 }
 
 /** The spec that resolves to `config` exactly (a saved run's config, to rerun or vary it). */

@@ -48,6 +48,12 @@ export interface GenerateOptions {
   readonly returnTrajectory: boolean;
 }
 
+/**
+ * Guidance scales accepted, [0, 100]: 0 is the unconditional model, 1 the conditional one; the paper samples at
+ * 3 to 5, and far past 10 the extrapolation leaves the data range. A negative scale has no meaning.
+ */
+export const GUIDANCE_RANGE: readonly [number, number] = [0, 100];
+
 export const DEFAULT_GENERATE: GenerateOptions = {
   sampler: DEFAULT_DDIM_SAMPLER,
   guidanceScale: 1,
@@ -69,15 +75,16 @@ export const DEFAULT_GENERATE: GenerateOptions = {
 export function resolveGenerateOptions(overrides: DeepPartial<GenerateOptions> = {}): GenerateOptions {
   const o = mergeConfig(DEFAULT_GENERATE, overrides, 'generate');
   const sampler = resolveSpec<SamplerConfig>(SAMPLER_DEFAULTS, o.sampler, 'generate.sampler');
-  if (typeof o.guidanceScale !== 'number' || !Number.isFinite(o.guidanceScale)) {
-    throw new ConfigError('generate.guidanceScale', o.guidanceScale, 'a finite number (1 = off; the paper uses 3 to 5)');
+  const [lo, hi] = GUIDANCE_RANGE;
+  if (typeof o.guidanceScale !== 'number' || !(o.guidanceScale >= lo && o.guidanceScale <= hi)) {
+    throw new ConfigError('generate.guidanceScale', o.guidanceScale, `a number in [${lo}, ${hi}] (1 = off; the paper uses 3 to 5)`);
   }
   check.positive('generate.temperature', o.temperature);
   check.oneOf('generate.greedy', o.greedy, [true, false]);
-  check.nonNegativeInt('generate.topK', o.topK);
+  check.size('generate.topK', o.topK, 'vocab', 0);
   if (typeof o.topP !== 'number' || !(o.topP > 0 && o.topP <= 1)) throw new ConfigError('generate.topP', o.topP, 'a number in (0, 1]');
-  check.nonNegativeInt('generate.maxTokens', o.maxTokens);
-  check.nonNegativeInt('generate.maxImages', o.maxImages);
+  check.size('generate.maxTokens', o.maxTokens, 'positions', 0);
+  check.size('generate.maxImages', o.maxImages, 'positions', 0);
   check.oneOf('generate.forceImage', o.forceImage, [true, false]);
   check.oneOf('generate.cache', o.cache, [true, false]);
   check.oneOf('generate.returnTrajectory', o.returnTrajectory, [true, false]);

@@ -7,7 +7,7 @@ import { check, ConfigError, mergeConfig, type DeepPartial } from '../config';
 import { DEFAULT_TRANSFORMER, resolveTransformerConfig, type TransformerConfig } from '../blocks/transformer';
 import { buildMask, DEFAULT_MASK, type MaskConfig } from '../blocks/masks';
 import { resolvePatchConfig, DEFAULT_LINEAR_PATCH, type PatchConfig } from '../blocks/patch';
-import { checkPatchGrid, numPatches } from '../blocks/patchify';
+import { checkPatchGrid, checkPatchSize, numPatches } from '../blocks/patchify';
 import { DEFAULT_SEQUENCE_CONFIG, validateSequenceConfig, type SequenceConfig } from '../data/sequence';
 import { makeSchedule, DEFAULT_SCHEDULE } from '../schedules/make-schedule';
 import type { ScheduleConfig } from '../schedules/schedule';
@@ -125,31 +125,45 @@ export const PRESETS = {
 
 export type PresetName = keyof typeof PRESETS;
 
-/** Merge `overrides` into a preset (or the default) and validate every field; errors name the field. */
+/**
+ * Merge `overrides` into a preset (or the default) and validate every field; errors name the field. A complete
+ * config given as the preset (a saved run's) is checked against DEFAULT_CONFIG's fields too.
+ */
 export function resolveConfig(preset: PresetName | TransfusionConfig = 'tiny', overrides: DeepPartial<TransfusionConfig> = {}): TransfusionConfig {
   let base: TransfusionConfig;
   if (typeof preset === 'string') {
-    if (!(preset in PRESETS)) throw new ConfigError('preset', preset, Object.keys(PRESETS).map((k) => `'${k}'`).join(', '));
+    // Own entries only: 'constructor' or 'toString' must not pass as a preset.
+    if (!Object.hasOwn(PRESETS, preset)) throw new ConfigError('preset', preset, Object.keys(PRESETS).map((k) => `'${k}'`).join(', '));
     base = mergeConfig(DEFAULT_CONFIG, PRESETS[preset] as DeepPartial<TransfusionConfig>, 'config');
   } else {
-    base = preset;
+    base = mergeConfig(DEFAULT_CONFIG, preset as DeepPartial<TransfusionConfig>, 'preset');
   }
   return validateConfig(mergeConfig(base, overrides, 'config'));
 }
 
+/** resolveTransformerConfig with its sizes bounded (LIMITS), so an absurd width fails before any weight exists. */
+export function resolveBoundedTransformer(config: TransformerConfig, path: string): TransformerConfig {
+  const t = resolveTransformerConfig(config, path);
+  check.size(`${path}.dModel`, t.dModel, 'width');
+  check.size(`${path}.nLayers`, t.nLayers, 'depth');
+  check.size(`${path}.ffnHidden`, t.ffnHidden, 'hidden');
+  return t;
+}
+
 export function validateConfig(c: TransfusionConfig): TransfusionConfig {
   const n = c.net;
-  check.positiveInt('net.vocabSize', n.vocabSize);
-  const transformer = resolveTransformerConfig(n.transformer, 'net.transformer');
-  check.positiveInt('net.latent.channels', n.latent.channels);
-  check.positiveInt('net.latent.height', n.latent.height);
-  check.positiveInt('net.latent.width', n.latent.width);
+  check.size('net.vocabSize', n.vocabSize, 'vocab');
+  const transformer = resolveBoundedTransformer(n.transformer, 'net.transformer');
+  check.size('net.latent.channels', n.latent.channels, 'width');
+  check.size('net.latent.height', n.latent.height, 'side');
+  check.size('net.latent.width', n.latent.width, 'side');
+  checkPatchSize(n.patchSize, 'net.patchSize');
   checkPatchGrid(n.patchSize, n.latent.height, n.latent.width, 'net.patchSize');
   const patch = resolvePatchConfig(n.patch, 'net.patch');
   buildMask(n.mask, 'net.mask');
   check.oneOf('net.imagePositions', n.imagePositions, IMAGE_POSITIONS);
   check.oneOf('net.tieEmbeddings', n.tieEmbeddings, [true, false]);
-  check.positiveInt('net.maxPositions', n.maxPositions);
+  check.size('net.maxPositions', n.maxPositions, 'positions');
 
   const o = c.objective;
   makeSchedule(o.schedule, 'objective.schedule');
@@ -165,6 +179,9 @@ export function validateConfig(c: TransfusionConfig): TransfusionConfig {
   const sequence = validateSequenceConfig({ ...c.sequence, patchesPerImage });
   if (sequence.length > n.maxPositions) {
     throw new ConfigError('sequence.length', sequence.length, `at most net.maxPositions (${n.maxPositions})`);
+  }
+  if (n.mask.kind === 'prefix-lm' && n.mask.prefixLength > sequence.length) {
+    throw new ConfigError('net.mask.prefixLength', n.mask.prefixLength, `at most sequence.length (${sequence.length}); a longer prefix is the 'full' mask`);
   }
   return { net: { ...n, transformer, patch }, objective: o, sequence };
 }

@@ -49,14 +49,14 @@ function checkBetaRange(field: string, betaStart: number, betaEnd: number): void
 /** betas = linspace(betaStart, betaEnd, T) (Ho et al. 2020). */
 export function linearSchedule(config: LinearScheduleConfig, field = 'schedule'): GridSchedule {
   checkBetaRange(field, config.betaStart, config.betaEnd);
-  const T = check.positiveInt(`${field}.T`, config.T);
+  const T = check.size(`${field}.T`, config.T, 'diffusionSteps');
   return new GridSchedule(config, alphaBarFromBetas(linspace(config.betaStart, config.betaEnd, T)), field);
 }
 
 /** betas = linspace(sqrt(betaStart), sqrt(betaEnd), T)^2 (latent diffusion; diffusers' "scaled_linear"). */
 export function scaledLinearSchedule(config: ScaledLinearScheduleConfig, field = 'schedule'): GridSchedule {
   checkBetaRange(field, config.betaStart, config.betaEnd);
-  const T = check.positiveInt(`${field}.T`, config.T);
+  const T = check.size(`${field}.T`, config.T, 'diffusionSteps');
   const betas = linspace(Math.sqrt(config.betaStart), Math.sqrt(config.betaEnd), T).map((b) => b * b);
   return new GridSchedule(config, alphaBarFromBetas(betas), field);
 }
@@ -69,7 +69,7 @@ export function scaledLinearSchedule(config: ScaledLinearScheduleConfig, field =
 export function cosineSchedule(config: CosineScheduleConfig, field = 'schedule'): GridSchedule {
   check.nonNegative(`${field}.s`, config.s);
   if (typeof config.maxBeta !== 'number' || !(config.maxBeta > 0 && config.maxBeta <= 1)) throw new ConfigError(`${field}.maxBeta`, config.maxBeta, 'a number in (0, 1]');
-  const T = check.positiveInt(`${field}.T`, config.T);
+  const T = check.size(`${field}.T`, config.T, 'diffusionSteps');
   const f = (u: number) => Math.cos(((u + config.s) / (1 + config.s)) * (Math.PI / 2)) ** 2;
   const betas = new Float64Array(T);
   for (let i = 0; i < T; i++) betas[i] = Math.min(1 - f((i + 1) / T) / f(i / T), config.maxBeta);

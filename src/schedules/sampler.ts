@@ -85,7 +85,7 @@ export abstract class SamplerBase implements Sampler {
 
   /** Throws ConfigError for a bad steps / spacing / T; subclasses call it once their config is set. */
   protected checkSpacing(config: SpacedStepsConfig): void {
-    if (config.T !== null) check.positiveInt(`${this.field}.T`, config.T);
+    if (config.T !== null) check.size(`${this.field}.T`, config.T, 'diffusionSteps');
     if (config.clipX0 != null) check.positive(`${this.field}.clipX0`, config.clipX0);
     spacedIndices(config.spacing, this.gridSize(config), config.steps, this.field);
   }

@@ -20,10 +20,11 @@ export function resolveSpec<C extends { readonly kind: string }>(
   field: string,
 ): C {
   const table = defaults as unknown as Record<string, C | undefined>;
-  const base = typeof spec === 'object' && spec !== null ? table[spec.kind] : undefined;
+  const kind = typeof spec === 'object' && spec !== null ? spec.kind : undefined;
+  // Own entries only: `kind: 'toString'` must not find a method on the table's prototype.
+  const base = typeof kind === 'string' && Object.hasOwn(table, kind) ? table[kind] : undefined;
   if (base === undefined) {
-    const kind = typeof spec === 'object' && spec !== null ? spec.kind : spec;
-    throw new ConfigError(`${field}.kind`, kind, Object.keys(table).map((k) => `'${k}'`).join(', '));
+    throw new ConfigError(`${field}.kind`, typeof spec === 'object' && spec !== null ? kind : spec, Object.keys(table).map((k) => `'${k}'`).join(', '));
   }
   return mergeConfig(base, spec as unknown as DeepPartial<C>, field);
 }

@@ -131,7 +131,7 @@ const SNAP = 1e-9;
 class DiscreteUniformSampler extends InverseCdfSampler {
   constructor(readonly config: DiscreteUniformTimestepConfig, field: string) {
     super();
-    check.positiveInt(`${field}.T`, config.T);
+    check.size(`${field}.T`, config.T, 'diffusionSteps');
   }
   cdf(t: number): number {
     return Math.min(1, Math.max(0, Math.floor(t * this.config.T + SNAP) / this.config.T));
