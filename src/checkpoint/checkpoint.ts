@@ -24,9 +24,9 @@ import { Rng, rng as globalRng, type RngState } from '../engine/random';
 import { Module } from '../blocks/module';
 import { Dropout } from '../blocks/dropout';
 import { Transfusion } from '../model/transfusion';
-import { validateConfig, type TransfusionConfig } from '../model/config';
+import { resolveConfig, type TransfusionConfig } from '../model/config';
 import { Trainer, makeTrainConfig, type StepReport, type TrainConfig } from '../train/trainer';
-import { readSafetensors, tensorSource, toTensor, writeSafetensors, type TensorSource } from './safetensors';
+import { readSafetensors, tensorSource, toTensor, writeSafetensors, type HostTensor, type TensorSource } from './safetensors';
 import { version as packageVersion } from '../../package.json';
 
 export const CHECKPOINT_FORMAT = 'transfusion-lab/checkpoint';
@@ -197,7 +197,7 @@ function parseMetadata(path: string, raw: Record<string, string>): CheckpointMet
   };
   let config: TransfusionConfig;
   try {
-    config = validateConfig(json<TransfusionConfig>('config'));
+    config = resolveConfig(json<TransfusionConfig>('config'));
   } catch (e) {
     throw e instanceof CheckpointError ? e : fail(`__metadata__.config is not a valid TransfusionConfig: ${(e as Error).message}`);
   }
@@ -234,10 +234,36 @@ function parseMetadata(path: string, raw: Record<string, string>): CheckpointMet
   };
 }
 
-/** Read a checkpoint: its config, every tensor (as tfjs tensors the caller disposes) and its metadata. */
+/**
+ * Throw unless every value of a float tensor is finite. Training never applies a non-finite update, so a NaN
+ * or Inf in a file is corruption (or a hand-edited state), and a model built on it would generate NaN images
+ * and empty captions without a word.
+ */
+function checkFinite(path: string, name: string, host: HostTensor): void {
+  if (host.dtype !== 'F32') return;
+  // A view where the file's bytes happen to be 4-aligned in memory; a copy otherwise.
+  const bytes = host.data.byteOffset % 4 === 0 ? host.data : new Uint8Array(host.data);
+  const values = new Float32Array(bytes.buffer, bytes.byteOffset, bytes.byteLength / 4);
+  let bad = 0;
+  let first = -1;
+  for (let i = 0; i < values.length; i++) {
+    if (Number.isFinite(values[i])) continue;
+    if (bad++ === 0) first = i;
+  }
+  if (bad > 0) {
+    throw new CheckpointError(path, `tensor '${name}' [${host.shape.join(', ')}] holds ${bad} non-finite value${bad === 1 ? '' : 's'} ` +
+      `(first: ${values[first]} at flat index ${first}); a checkpoint must hold finite numbers: the file is corrupt or was written from a diverged state`);
+  }
+}
+
+/**
+ * Read a checkpoint: its config, every tensor (as tfjs tensors the caller disposes) and its metadata. A
+ * non-finite value in any float tensor (weights, optimizer moments, EMA) is an error naming the tensor.
+ */
 export function loadCheckpoint(path: string): LoadedCheckpoint {
   const contents = readSafetensors(path);
   const metadata = parseMetadata(path, contents.metadata);
+  for (const [name, host] of Object.entries(contents.tensors)) checkFinite(path, name, host);
   const tensors: Record<string, tf.Tensor> = {};
   try {
     for (const [name, host] of Object.entries(contents.tensors)) tensors[name] = toTensor(host, name, path);

@@ -11,7 +11,7 @@ import { ConfigError, ShapeError, type DeepPartial } from '../config';
 import { byteTokenizer } from '../data/tokenizer';
 import { captionPrompt } from '../data/sequence';
 import type { Transfusion } from '../model/transfusion';
-import { denoiseImages } from './denoise';
+import { denoiseImages, finiteProbe } from './denoise';
 import { imageSampler, type GenerateInputs } from './generate';
 import { resolveGenerateOptions, type GenerateOptions } from './options';
 import { sampleToken } from './sample-token';
@@ -58,7 +58,7 @@ export function textToImage(model: Transfusion, captions: readonly string[], ove
   try {
     return inEval(model, () => denoiseImages(model.net, rows, noise, {
       sampler, prediction: model.config.objective.prediction, guidance: options.guidanceScale === 1 ? null : options.guidanceScale,
-      cache: options.cache, trajectory: false, rng: noiseRng, tokenizer: tok,
+      cache: options.cache, trajectory: false, rng: noiseRng, tokenizer: tok, caller: 'textToImage',
     }).latents);
   } finally {
     if (noise !== inputs.noise) noise.dispose();
@@ -69,14 +69,23 @@ export function textToImage(model: Transfusion, captions: readonly string[], ove
  * Latents [N, H, W, C] -> N captions, decoded together until each row samples EOS or `maxTokens` are spent.
  * Uses the text options (greedy, temperature, topK, topP, maxTokens) and `cache`; BOI is never sampled (a
  * caption is text). Rows that finished are fed PAD until the others do; their outputs are not read.
+ *
+ * An empty caption is returned as it is: it means the model sampled EOS first (or only specials), a real
+ * output that caption accuracy scores as naming no digit, so hiding or replacing it would flatter the model.
+ * What is never returned is a caption drawn from garbage: non-finite latents or logits throw, and `maxTokens`
+ * must be at least 1, since 0 would return empty captions without running the model.
  */
 export function caption(model: Transfusion, latents: tf.Tensor, overrides: DeepPartial<GenerateOptions> = {}, inputs: Omit<BatchInputs, 'noise'> = {}): string[] {
   const options = resolveGenerateOptions(overrides);
+  if (options.maxTokens < 1) throw new ConfigError('generate.maxTokens', options.maxTokens, 'at least 1 for caption (0 would return empty captions without running the model)');
   const tok = inputs.tokenizer ?? byteTokenizer;
   const net = model.net;
   const { height: H, width: W, channels: C } = net.config.latent;
   if (latents.rank !== 4 || latents.shape[0] === 0 || !tf.util.arraysEqual(latents.shape.slice(1), [H, W, C])) {
     throw new ShapeError('latents', `[N, ${H}, ${W}, ${C}] (N >= 1 images on the model's latent grid)`, latents.shape);
+  }
+  if (!Number.isFinite(tf.tidy(() => finiteProbe(latents).dataSync()[0]))) {
+    throw new ConfigError('caption: latents', 'a tensor holding NaN or Inf', 'finite latents (the images to caption)');
   }
   const textRng = (inputs.rng ?? globalRng()).fork('text');
   const N = net.patchesPerImage;
@@ -93,7 +102,7 @@ export function caption(model: Transfusion, latents: tf.Tensor, overrides: DeepP
         rows.forEach((row, b) => {
           let id = tok.pad;
           if (!done[b]) {
-            id = sampleToken(logits.subarray(b * V, (b + 1) * V), options, textRng, [tok.boi]);
+            id = sampleToken(logits.subarray(b * V, (b + 1) * V), options, textRng, [tok.boi], `caption (row ${b}, token ${step + 1})`);
             if (id === tok.eos) done[b] = true;
             else ids[b].push(id);
           }

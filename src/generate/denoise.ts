@@ -44,6 +44,21 @@ export interface DenoiseOptions {
   readonly rng: Rng;
   /** Ids of BOS, BOI and PAD (default the byte tokenizer's). */
   readonly tokenizer?: Pick<Tokenizer, 'bos' | 'boi' | 'pad'>;
+  /** The call named in errors (default 'denoiseImages'; textToImage and generate pass their own names). */
+  readonly caller?: string;
+}
+
+/** Generation went non-finite: says at which step, and whether the network or the sampler produced it. */
+export class NonFiniteOutputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonFiniteOutputError';
+  }
+}
+
+/** A scalar that is 0 when every value of `x` is finite and NaN otherwise (Inf * 0 and NaN * 0 are NaN). */
+export function finiteProbe(x: tf.Tensor): tf.Tensor {
+  return x.mul(0).sum();
 }
 
 export interface DenoiseResult {
@@ -66,6 +81,8 @@ export function denoiseImages(net: TransfusionNet, rows: readonly ContextRow[], 
     if (r.tokens[r.tokens.length - 1] !== tok.boi) throw new ConfigError(`rows[${b}].tokens`, r.tokens.slice(-4), `ids ending with BOI (${tok.boi}): an image follows BOI`);
   });
   const { guidance, sampler } = options;
+  const caller = options.caller ?? 'denoiseImages';
+  if (!Number.isFinite(tf.tidy(() => finiteProbe(noise).dataSync()[0]))) throw new ConfigError(`${caller}: noise`, 'a tensor holding NaN or Inf', 'finite starting noise');
   const unconditional: ContextRow = { tokens: [tok.bos, tok.boi], images: [] };
   const all = guidance === null ? rows : [...rows, ...rows.map(() => unconditional)];
   const layout = layoutRows(all, net.patchesPerImage, tok.pad, true);
@@ -86,17 +103,28 @@ export function denoiseImages(net: TransfusionNet, rows: readonly ContextRow[], 
     }
     for (let k = 0; k + 1 < times.length; k++) {
       const [t, tPrev] = [times[k], times[k + 1]];
-      const step = tf.tidy((): { prev: tf.Tensor; predX0: tf.Tensor } => {
+      const step = tf.tidy((): { prev: tf.Tensor; predX0: tf.Tensor; probes: tf.Tensor } => {
         const input = windowInput(layout, cache ? P : 0, { latents: guidance === null ? x : tf.concat([x, x], 0), t });
         const out = net.forward(input, cache ? { cache: { store: cache, mode: 'read' }, queryStart: P } : {});
         // The fresh images are the first slots (windowInput), so their predictions are the first rows.
         const fresh = (out.prediction as tf.Tensor).slice(0, all.length);
         const prediction = guidance === null ? fresh : cfgCombine(fresh.slice(0, R), fresh.slice(R, R), guidance);
         const { prev, predX0 } = sampler.step({ prediction, kind: options.prediction, xt: x, t, tPrev, rng: options.rng });
-        return { prev, predX0 };
+        return { prev, predX0, probes: tf.stack([finiteProbe(prediction), finiteProbe(prev)]) };
       });
       if (x !== noise) x.dispose();
       x = step.prev;
+      const [predictionProbe, prevProbe] = step.probes.dataSync();
+      step.probes.dispose();
+      if (!Number.isFinite(predictionProbe) || !Number.isFinite(prevProbe)) {
+        step.predX0.dispose();
+        const where = `at denoising step ${k + 1} of ${times.length - 1} (t = ${t.toFixed(4)} -> ${tPrev.toFixed(4)})`;
+        throw new NonFiniteOutputError(Number.isFinite(predictionProbe)
+          ? `${caller}: the sampler (${sampler.config.kind}) produced non-finite values ${where} from a finite network prediction; ` +
+            `lower the guidance scale (now ${guidance ?? 1}) or clip the predicted x0 (sampler clipX0)`
+          : `${caller}: the network's prediction is non-finite ${where}, on finite inputs; its weights are likely non-finite ` +
+            '(a diverged or hand-edited model: a checkpoint with such weights is refused when loaded)');
+      }
       if (trajectory) {
         trajectory.xt.push(x.clone());
         trajectory.predX0.push(step.predX0);

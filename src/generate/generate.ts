@@ -111,7 +111,7 @@ export function generate(
     const guidance = options.guidanceScale === 1 ? null : options.guidanceScale;
     const out = denoiseImages(net, [{ tokens, images }], noise, {
       sampler, prediction: model.config.objective.prediction, guidance, cache: options.cache,
-      trajectory: options.returnTrajectory, rng: noiseRng, tokenizer: tok,
+      trajectory: options.returnTrajectory, rng: noiseRng, tokenizer: tok, caller: `generate (image ${images.length + 1})`,
     });
     noise.dispose();
     const squeeze = (x: tf.Tensor): tf.Tensor => {
@@ -142,7 +142,7 @@ export function generate(
       if (sampled >= options.maxTokens) return 'maxTokens';
       if (tokens.length >= net.config.maxPositions) return 'maxPositions';
       const logits = stepper.logits([{ tokens, images }]);
-      const id = sampleToken(logits, options, textRng, images.length >= options.maxImages ? [tok.boi] : []);
+      const id = sampleToken(logits, options, textRng, images.length >= options.maxImages ? [tok.boi] : [], `generate (token ${sampled + 1})`);
       sampled++;
       tokens.push(id);
       if (id === tok.eos) return 'eos';

@@ -7,7 +7,7 @@ export { DEFAULT_GENERATE, resolveGenerateOptions, type GenerateOptions } from '
 export { sampleToken, type TokenSampling } from './sample-token';
 export { layoutRows, windowInput, type ContextRow, type ContextImage, type RowsLayout, type FreshImage } from './rows';
 export { TokenStepper } from './token-stepper';
-export { denoiseImages, type DenoiseOptions, type DenoiseResult, type Trajectory } from './denoise';
+export { denoiseImages, NonFiniteOutputError, type DenoiseOptions, type DenoiseResult, type Trajectory } from './denoise';
 export {
   generate, promptIds, disposeResult, imageSampler,
   type GeneratedPart, type GenerateResult, type GenerateInputs, type StopReason,

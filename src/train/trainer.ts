@@ -9,7 +9,7 @@
  * the loss breakdown and the likely cause, and the weights stay those of the last good step.
  */
 import { tf } from '../engine/tf';
-import { check, ConfigError, mergeConfig, type DeepPartial } from '../config';
+import { check, ConfigError, mergeConfig, ShapeError, type DeepPartial } from '../config';
 import { interruptRequested } from '../engine/interrupt';
 import { AdamW, DEFAULT_ADAMW, type AdamWConfig } from './adamw';
 import { Ema } from './ema';
@@ -40,7 +40,7 @@ export function makeTrainConfig(overrides?: DeepPartial<TrainConfig>): TrainConf
   const c = mergeConfig(DEFAULT_TRAIN, overrides, 'train');
   validateLrSchedule(c.lrSchedule, 'train.lrSchedule');
   check.nonNegative('train.gradClip', c.gradClip);
-  check.positiveInt('train.gradAccumulation', c.gradAccumulation);
+  check.size('train.gradAccumulation', c.gradAccumulation, 'batch');
   if (!(c.emaDecay === 0 || (c.emaDecay > 0 && c.emaDecay < 1))) throw new ConfigError('train.emaDecay', c.emaDecay, '0 (off) or a number in (0, 1)');
   return c;
 }
@@ -102,6 +102,16 @@ function likelyCause(report: StepReport, lr: number): string {
   return `gradients exploded; lower the learning rate (now ${lr.toExponential(2)}) or enable gradient clipping (train.gradClip)`;
 }
 
+/**
+ * Free what the gradient tape saved for a backward pass that will not run. tfjs keeps a copy of every tensor a
+ * gradient needs and frees them only at the end of the backward pass, so a forward that throws would leak them.
+ */
+function releaseTape(): void {
+  const state = (tf.engine() as unknown as { state: { activeTape: Array<{ saved?: tf.Tensor[] }> | null } }).state;
+  for (const node of state.activeTape ?? []) tf.dispose(node.saved ?? []);
+  state.activeTape = [];
+}
+
 export class Trainer {
   readonly optimizer: AdamW;
   readonly ema: Ema | null;
@@ -120,68 +130,81 @@ export class Trainer {
     this.stopRequested = true;
   }
 
-  /** Run one optimiser step (accumulating micro-batches); throws NonFiniteLossError without updating on NaN/Inf. */
+  /**
+   * Run one optimiser step (accumulating micro-batches); throws NonFiniteLossError without updating on NaN/Inf.
+   * A step that throws, for whatever reason, leaves no tensor of its own behind.
+   */
   trainStep(lossFn: LossFn): StepReport {
     const params = this.model.namedParameters().filter(([, v]) => v.trainable);
     const byId = new Map(params.map(([n, v]) => [v.name, n] as const));
     const vars = params.map(([, v]) => v);
     const started = performance.now();
     const accum: Record<string, tf.Tensor> = {};
-    const breakdown: Record<string, number> = {};
-    let loss = 0;
-    let tokens = 0;
-    const n = this.config.gradAccumulation;
-    for (let micro = 0; micro < n; micro++) {
-      const kept: Record<string, tf.Scalar> = {};
-      const { value, grads } = tf.variableGrads(() => {
-        const out = lossFn(this.step, micro);
-        for (const [k, t] of Object.entries(out.breakdown)) kept[k] = tf.keep(t);
-        tokens += out.tokens ?? 0;
-        return out.total;
-      }, vars);
-      loss += value.dataSync()[0] / n;
-      value.dispose();
-      for (const [k, t] of Object.entries(kept)) {
-        breakdown[k] = (breakdown[k] ?? 0) + t.dataSync()[0] / n;
-        t.dispose();
-      }
-      for (const [id, g] of Object.entries(grads)) {
-        const name = byId.get(id)!;
-        const scaled = n === 1 ? g : tf.tidy(() => g.div(n));
-        if (scaled !== g) g.dispose();
-        const prev = accum[name];
-        accum[name] = prev ? tf.tidy(() => prev.add(scaled)) : scaled;
-        if (prev) {
-          prev.dispose();
-          scaled.dispose();
+    const kept: Record<string, tf.Scalar> = {};
+    try {
+      const breakdown: Record<string, number> = {};
+      let loss = 0;
+      let tokens = 0;
+      const n = this.config.gradAccumulation;
+      for (let micro = 0; micro < n; micro++) {
+        const { value, grads } = tf.variableGrads(() => {
+          try {
+            const out = lossFn(this.step, micro);
+            for (const [k, t] of Object.entries(out.breakdown)) kept[k] = tf.keep(t);
+            tokens += out.tokens ?? 0;
+            // Thrown here, inside the forward's scope, so its tensors are freed (tfjs's own check comes too late).
+            if (out.total.rank !== 0) throw new ShapeError('lossFn total', '[] (a scalar)', out.total.shape);
+            return out.total;
+          } catch (e) {
+            releaseTape();
+            throw e;
+          }
+        }, vars);
+        loss += value.dataSync()[0] / n;
+        value.dispose();
+        for (const [k, t] of Object.entries(kept)) {
+          breakdown[k] = (breakdown[k] ?? 0) + t.dataSync()[0] / n;
+          t.dispose();
+          delete kept[k];
+        }
+        for (const [id, g] of Object.entries(grads)) {
+          const name = byId.get(id)!;
+          const scaled = n === 1 ? g : tf.tidy(() => g.div(n));
+          if (scaled !== g) g.dispose();
+          const prev = accum[name];
+          accum[name] = prev ? tf.tidy(() => prev.add(scaled)) : scaled;
+          if (prev) {
+            prev.dispose();
+            scaled.dispose();
+          }
         }
       }
-    }
-    const gradNorm = tf.tidy(() => tf.addN(Object.values(accum).map((g) => g.square().sum())).sqrt().dataSync()[0]);
-    const lr = learningRate(this.config.lrSchedule, this.config.optimizer.lr, this.step);
-    const stepMs = performance.now() - started;
-    const report: StepReport = { step: this.step, loss, breakdown, lr, gradNorm, stepMs, tokensPerSec: tokens ? (tokens * 1000) / stepMs : 0 };
-    if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) {
-      tf.dispose(Object.values(accum));
-      throw new NonFiniteLossError(report, likelyCause(report, lr));
-    }
-    const clip = this.config.gradClip;
-    if (clip > 0 && gradNorm > clip) {
-      // Global-norm clipping (Pascanu et al. 2013): one scale for every gradient keeps the update's direction.
-      const scale = clip / (gradNorm + 1e-6);
-      for (const k of Object.keys(accum)) {
-        const g = accum[k];
-        accum[k] = tf.tidy(() => g.mul(scale));
-        g.dispose();
+      const gradNorm = tf.tidy(() => tf.addN(Object.values(accum).map((g) => g.square().sum())).sqrt().dataSync()[0]);
+      const lr = learningRate(this.config.lrSchedule, this.config.optimizer.lr, this.step);
+      const stepMs = performance.now() - started;
+      const report: StepReport = { step: this.step, loss, breakdown, lr, gradNorm, stepMs, tokensPerSec: tokens ? (tokens * 1000) / stepMs : 0 };
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw new NonFiniteLossError(report, likelyCause(report, lr));
+      const clip = this.config.gradClip;
+      if (clip > 0 && gradNorm > clip) {
+        // Global-norm clipping (Pascanu et al. 2013): one scale for every gradient keeps the update's direction.
+        const scale = clip / (gradNorm + 1e-6);
+        for (const k of Object.keys(accum)) {
+          const g = accum[k];
+          accum[k] = tf.tidy(() => g.mul(scale));
+          g.dispose();
+        }
       }
+      this.optimizer.apply(params, accum, lr);
+      this.ema?.update(params);
+      const done: StepReport = { ...report, stepMs: performance.now() - started, tokensPerSec: tokens ? (tokens * 1000) / (performance.now() - started) : 0 };
+      this.history.push(done);
+      this.step += 1;
+      return done;
+    } finally {
+      // Gradients of earlier micro-batches and the breakdown of the one that failed would otherwise outlive it.
+      tf.dispose(Object.values(accum));
+      tf.dispose(Object.values(kept));
     }
-    this.optimizer.apply(params, accum, lr);
-    tf.dispose(Object.values(accum));
-    this.ema?.update(params);
-    const done: StepReport = { ...report, stepMs: performance.now() - started, tokensPerSec: tokens ? (tokens * 1000) / (performance.now() - started) : 0 };
-    this.history.push(done);
-    this.step += 1;
-    return done;
   }
 
   /**
