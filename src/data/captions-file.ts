@@ -2,7 +2,12 @@
  * Reading an image folder's caption list: CSV with a `file,caption` header, or JSONL with one
  * `{"file": ..., "caption": ...}` object a line. Every problem is reported with the file and line, since
  * these lists are written by hand or by scripts and a silent skip would train on the wrong pairs.
+ *
+ * The list is decoded as strict UTF-8 (a byte that is not UTF-8 fails rather than becoming U+FFFD in a
+ * caption the model then learns), and the images it names must lie inside its folder: no absolute paths and
+ * no `..` that climbs out, so a list from elsewhere cannot read arbitrary files.
  */
+import * as path from 'node:path';
 
 /** A bad caption list or a missing image: names the file and, where there is one, the line. */
 export class DataFileError extends Error {
@@ -19,10 +24,47 @@ export interface CaptionEntry {
   readonly line: number;
 }
 
+/**
+ * The bytes of a text file as strict UTF-8 (a leading BOM is dropped); invalid bytes fail naming the file and
+ * the line they are on.
+ */
+export function decodeUtf8(bytes: Uint8Array, name: string): string {
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    // Find the line: decoding line by line fails first on the line that holds the bad bytes.
+    const strict = new TextDecoder('utf-8', { fatal: true });
+    let start = 0;
+    for (let line = 1; ; line++) {
+      const end = bytes.indexOf(0x0a, start);
+      const stop = end < 0 ? bytes.length : end;
+      try {
+        strict.decode(bytes.subarray(start, stop));
+      } catch {
+        throw new DataFileError(name, line, 'not valid UTF-8 text (save the file as UTF-8)');
+      }
+      if (end < 0) throw new DataFileError(name, null, 'not valid UTF-8 text (save the file as UTF-8)');
+      start = end + 1;
+    }
+  }
+}
+
+/** Throw unless `file` names a path inside the list's folder: relative, and no `..` that leaves it. */
+function checkInsideFolder(file: string, name: string, line: number): void {
+  const reason = file.includes('\0') ? 'a NUL character'
+    : path.posix.isAbsolute(file) || path.win32.isAbsolute(file) ? 'an absolute path'
+      : path.posix.normalize(file.replace(/\\/g, '/')).split('/')[0] === '..' ? 'a path that climbs out of the folder'
+        : null;
+  if (reason !== null) {
+    throw new DataFileError(name, line, `"file" ${JSON.stringify(file)} is ${reason}; allowed: a path relative to the caption list's folder, inside it`);
+  }
+}
+
 /** Parse a caption list; JSONL when the name ends in `.jsonl`, CSV otherwise. `name` is used in errors. */
 export function parseCaptions(text: string, name: string): CaptionEntry[] {
   const entries = name.toLowerCase().endsWith('.jsonl') ? parseJsonl(text, name) : parseCsvCaptions(text, name);
   if (entries.length === 0) throw new DataFileError(name, null, 'no entries');
+  for (const e of entries) checkInsideFolder(e.file, name, e.line);
   return entries;
 }
 

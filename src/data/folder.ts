@@ -7,7 +7,7 @@ import * as path from 'node:path';
 import sharp from 'sharp';
 import { ConfigError, DeepPartial, check, mergeConfig } from '../config';
 import { Rng } from '../engine/random';
-import { CaptionEntry, DataFileError, parseCaptions } from './captions-file';
+import { CaptionEntry, DataFileError, decodeUtf8, parseCaptions } from './captions-file';
 import { ImageDataset, ImageSample, checkIndex } from './image';
 
 export interface FolderConfig {
@@ -44,8 +44,8 @@ function validate(c: FolderConfig): FolderConfig {
   if (typeof c.dir !== 'string' || c.dir === '') throw new ConfigError('folder.dir', c.dir, 'the path of an existing folder');
   if (!existsSync(c.dir)) throw new ConfigError('folder.dir', c.dir, 'the path of an existing folder (this one does not exist)');
   if (typeof c.captions !== 'string' || c.captions === '') throw new ConfigError('folder.captions', c.captions, "a file name such as 'captions.csv' or 'captions.jsonl'");
-  check.positiveInt('folder.height', c.height);
-  check.positiveInt('folder.width', c.width);
+  check.size('folder.height', c.height, 'side');
+  check.size('folder.width', c.width, 'side');
   check.oneOf('folder.channels', c.channels, [1, 3] as const);
   check.oneOf('folder.fit', c.fit, ['cover', 'contain', 'fill'] as const);
   return c;
@@ -87,7 +87,7 @@ export async function loadFolder(overrides: DeepPartial<FolderConfig>): Promise<
   const config = validate(mergeConfig(DEFAULT_FOLDER_CONFIG, overrides, 'folder'));
   const listPath = path.join(config.dir, config.captions);
   if (!existsSync(listPath)) throw new DataFileError(listPath, null, 'caption list not found');
-  const entries = parseCaptions(readFileSync(listPath, 'utf8'), listPath);
+  const entries = parseCaptions(decodeUtf8(readFileSync(listPath), listPath), listPath);
   const images: Float32Array[] = [];
   for (let i = 0; i < entries.length; i += CONCURRENCY) {
     const chunk = entries.slice(i, i + CONCURRENCY);
