@@ -9,16 +9,26 @@ import { owned } from './adamw';
 export class Ema {
   private readonly shadow = new Map<string, tf.Variable>();
 
-  constructor(params: ReadonlyArray<readonly [string, tf.Variable]>, readonly decay = 0.999) {
+  constructor(params: ReadonlyArray<readonly [string, tf.Variable]>, readonly decay = 0.999, readonly warmup = true) {
     check.inRange('ema.decay', decay, 0, 1);
     for (const [n, p] of params) this.shadow.set(n, owned(p.clone()));
   }
 
-  /** shadow <- decay * shadow + (1 - decay) * param */
-  update(params: ReadonlyArray<readonly [string, tf.Variable]>): void {
+  /**
+   * The decay used at optimiser step `step` (0-based). With warmup, min(decay, (1 + step) / (10 + step)), as
+   * TensorFlow's ExponentialMovingAverage does with `num_updates`: a fixed 0.999 would keep 78% of the random
+   * initial weights in the average after 250 steps, so a short run's average would be worse than its weights.
+   */
+  decayAt(step: number): number {
+    return this.warmup ? Math.min(this.decay, (1 + step) / (10 + step)) : this.decay;
+  }
+
+  /** shadow <- d * shadow + (1 - d) * param, with d = decayAt(step). */
+  update(params: ReadonlyArray<readonly [string, tf.Variable]>, step: number): void {
+    const d = this.decayAt(step);
     for (const [n, p] of params) {
       const s = this.shadow.get(n);
-      if (s) tf.tidy(() => s.assign(s.mul(this.decay).add(p.mul(1 - this.decay))));
+      if (s) tf.tidy(() => s.assign(s.mul(d).add(p.mul(1 - d))));
     }
   }
 

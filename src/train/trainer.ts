@@ -26,6 +26,11 @@ export interface TrainConfig {
   readonly gradAccumulation: number;
   /** EMA decay of the weights, or 0 for no EMA (0.999 is common at toy scale; ADM uses 0.9999). */
   readonly emaDecay: number;
+  /**
+   * Ramp the EMA decay up as min(emaDecay, (1 + step) / (10 + step)) (default true; src/train/ema.ts says why):
+   * without it a short run's average is mostly its random initialisation.
+   */
+  readonly emaWarmup: boolean;
 }
 
 export const DEFAULT_TRAIN: TrainConfig = {
@@ -34,6 +39,7 @@ export const DEFAULT_TRAIN: TrainConfig = {
   gradClip: 1.0,
   gradAccumulation: 1,
   emaDecay: 0,
+  emaWarmup: true,
 };
 
 export function makeTrainConfig(overrides?: DeepPartial<TrainConfig>): TrainConfig {
@@ -42,6 +48,7 @@ export function makeTrainConfig(overrides?: DeepPartial<TrainConfig>): TrainConf
   check.nonNegative('train.gradClip', c.gradClip);
   check.size('train.gradAccumulation', c.gradAccumulation, 'batch');
   if (!(c.emaDecay === 0 || (c.emaDecay > 0 && c.emaDecay < 1))) throw new ConfigError('train.emaDecay', c.emaDecay, '0 (off) or a number in (0, 1)');
+  check.oneOf('train.emaWarmup', c.emaWarmup, [true, false]);
   return c;
 }
 
@@ -122,7 +129,7 @@ export class Trainer {
 
   constructor(readonly model: Parameterised, readonly config: TrainConfig = DEFAULT_TRAIN) {
     this.optimizer = new AdamW(config.optimizer);
-    this.ema = config.emaDecay > 0 ? new Ema(model.namedParameters(), config.emaDecay) : null;
+    this.ema = config.emaDecay > 0 ? new Ema(model.namedParameters(), config.emaDecay, config.emaWarmup) : null;
   }
 
   /** Ask the loop to stop after the current step. */
@@ -195,7 +202,7 @@ export class Trainer {
         }
       }
       this.optimizer.apply(params, accum, lr);
-      this.ema?.update(params);
+      this.ema?.update(params, this.step);
       const done: StepReport = { ...report, stepMs: performance.now() - started, tokensPerSec: tokens ? (tokens * 1000) / (performance.now() - started) : 0 };
       this.history.push(done);
       this.step += 1;

@@ -6,6 +6,7 @@ import { Linear } from '../../src/blocks/linear';
 import { Trainer, makeTrainConfig, NonFiniteLossError, type LossFn } from '../../src/train/trainer';
 import { learningRate } from '../../src/train/lr-schedule';
 import { AdamW } from '../../src/train/adamw';
+import { Ema } from '../../src/train/ema';
 
 /** y = x W* + noise: a problem whose loss must fall under any sane optimiser. */
 function problem(seed: number) {
@@ -151,4 +152,22 @@ test('a trainer with EMA frees every tensor it made when disposed', () => {
   assert.equal(tf.memory().numTensors, before);
   model.dispose();
   p.dispose();
+});
+
+test('EMA warmup: the decay ramps as (1 + step) / (10 + step) up to emaDecay, and the average follows the weights early', () => {
+  const model = new Linear(2, 1, { rng: new Rng(3) });
+  const ema = new Ema(model.namedParameters(), 0.999);
+  assert.equal(ema.decayAt(0), 0.1);
+  assert.equal(ema.decayAt(90), 0.91);
+  assert.equal(ema.decayAt(1e6), 0.999);
+  assert.equal(new Ema(model.namedParameters(), 0.999, false).decayAt(0), 0.999);
+  // One update at step 0 moves the average 90% of the way to the new weights (0.1% without warmup).
+  const [[, w]] = model.namedParameters();
+  const start = w.dataSync()[0];
+  w.assign(w.add(1));
+  ema.update(model.namedParameters(), 0);
+  const averaged = (ema.stateDict()[model.namedParameters()[0][0]] as tf.Tensor).dataSync()[0];
+  assert.ok(Math.abs(averaged - (start + 0.9)) < 1e-5, `average ${averaged}, expected ${start + 0.9}`);
+  ema.dispose();
+  model.dispose();
 });
