@@ -6,10 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Run } from '../../src/experiments/run-record';
 
-// Compiled, the test runs what `npm run report` runs (dist/scripts/report.js); from sources, the script under ts-node.
-const COMMAND = __filename.endsWith('.js')
-  ? [join(__dirname, '../../scripts/report.js')]
-  : ['-r', 'ts-node/register/transpile-only', join(__dirname, '../../scripts/report.ts')];
+import { REPORT_COMMAND as COMMAND } from '../helpers/experiments';
 let root: string;
 
 before(async () => {

@@ -5,6 +5,14 @@ import { join } from 'node:path';
 import { initEngine } from '../../src/engine/engine';
 import type { ExperimentSpec } from '../../src/experiments/experiment-config';
 
+/**
+ * The command line of `npm run report` without its argument: compiled, the built script (dist/scripts/report.js);
+ * from sources, the script under ts-node.
+ */
+export const REPORT_COMMAND: readonly string[] = __filename.endsWith('.js')
+  ? [join(__dirname, '../../scripts/report.js')]
+  : ['-r', 'ts-node/register/transpile-only', join(__dirname, '../../scripts/report.ts')];
+
 /** The smallest network the experiment tests train: one layer of width 32. */
 export const TINY_NET = { transformer: { dModel: 32, nLayers: 1, nHeads: 2, ffnHidden: 64 } } as const;
 

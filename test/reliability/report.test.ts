@@ -14,6 +14,7 @@ import { loadRun, runDirs } from '../../src/experiments/load-run';
 import { writeReport } from '../../src/experiments/report';
 import { Run, type ArmInfo } from '../../src/experiments/run-record';
 import { zipRun } from '../../src/experiments/zip';
+import { REPORT_COMMAND } from '../helpers/experiments';
 
 let root = '';
 before(() => (root = fs.mkdtempSync(join(tmpdir(), 'tf-reliability-report-'))));
@@ -152,8 +153,7 @@ test('a zip leaves out the writer\'s lock, which names a process on this machine
 test('report CLI: a damaged file is one line naming it, and exit status 1', async () => {
   const dir = await fakeRun('cli-damaged');
   fs.writeFileSync(join(dir, 'eval.json'), '[{"fid": ');
-  const command = ['-r', 'ts-node/register/transpile-only', join(__dirname, '../../scripts/report.ts')];
-  const out = spawnSync(process.execPath, [...command, dir], { encoding: 'utf8' });
+  const out = spawnSync(process.execPath, [...REPORT_COMMAND, dir], { encoding: 'utf8' });
   assert.equal(out.status, 1);
   assert.match(out.stderr, new RegExp(`^${dir}/eval\\.json is not valid JSON \\(.*\\); it is damaged or was not written by the lab\\n$`));
 });
