@@ -129,6 +129,29 @@ export function mergeConfig<T>(defaults: T, overrides: DeepPartial<T> | undefine
 }
 
 /**
+ * A config from a named preset (or a complete config given in its place, a saved run's), then `overrides`,
+ * then `validate`: the one way every model family resolves `(preset, overrides)`. A name must be an own key of
+ * `presets` (so 'constructor' or 'toString' fail as unknown presets); a config given as the preset is merged
+ * into `defaults` under the path 'preset', so a field it should not have is named there.
+ */
+export function resolvePreset<T, P extends string>(
+  defaults: T,
+  presets: { readonly [K in P]: DeepPartial<T> },
+  preset: P | T,
+  overrides: DeepPartial<T>,
+  validate: (config: T) => T,
+): T {
+  let base: T;
+  if (typeof preset === 'string') {
+    if (!Object.hasOwn(presets, preset)) throw new ConfigError('preset', preset, Object.keys(presets).map((k) => `'${k}'`).join(', '));
+    base = mergeConfig(defaults, presets[preset as P], 'config');
+  } else {
+    base = mergeConfig(defaults, preset as DeepPartial<T>, 'preset');
+  }
+  return validate(mergeConfig(base, overrides, 'config'));
+}
+
+/**
  * Throw unless `config` holds only the fields its kind has (`fields[kind]`): for unions whose kinds are resolved
  * without a default to merge into, so `{ kind: 'causal', prefixLength: 3 }` fails rather than dropping a field.
  */

@@ -5,7 +5,7 @@
  * `sequence`), so a comparison changes only how images enter the model; `baselineConfigFrom` copies those
  * fields from a Transfusion config.
  */
-import { check, ConfigError, mergeConfig, type DeepPartial } from '../config';
+import { check, ConfigError, resolvePreset, type DeepPartial } from '../config';
 import type { TransformerConfig } from '../blocks/transformer';
 import { DEFAULT_VQ } from '../blocks/autoencoder-config';
 import { DEFAULT_SEQUENCE_CONFIG, validateSequenceConfig, type SequenceConfig } from '../data/sequence';
@@ -93,14 +93,7 @@ export function validateBaselineConfig(c: BaselineConfig): BaselineConfig {
 
 /** Merge `overrides` into a preset (or a full config) and validate, like Transfusion's `resolveConfig`. */
 export function resolveBaselineConfig(preset: BaselinePresetName | BaselineConfig = 'tiny', overrides: DeepPartial<BaselineConfig> = {}): BaselineConfig {
-  let base: BaselineConfig;
-  if (typeof preset === 'string') {
-    if (!Object.hasOwn(BASELINE_PRESETS, preset)) throw new ConfigError('preset', preset, Object.keys(BASELINE_PRESETS).map((k) => `'${k}'`).join(', '));
-    base = mergeConfig(DEFAULT_BASELINE, BASELINE_PRESETS[preset] as DeepPartial<BaselineConfig>, 'config');
-  } else {
-    base = mergeConfig(DEFAULT_BASELINE, preset as DeepPartial<BaselineConfig>, 'preset');
-  }
-  return validateBaselineConfig(mergeConfig(base, overrides, 'config'));
+  return resolvePreset<BaselineConfig, BaselinePresetName>(DEFAULT_BASELINE, BASELINE_PRESETS, preset, overrides, validateBaselineConfig);
 }
 
 /**

@@ -3,7 +3,7 @@
  * objective (`objective`) and how data becomes sequences (`sequence`). Saved with a run, it rebuilds the same
  * model. Named presets live in PRESETS; `resolveConfig('tiny', overrides)` merges and validates.
  */
-import { check, ConfigError, mergeConfig, type DeepPartial } from '../config';
+import { check, ConfigError, resolvePreset, type DeepPartial } from '../config';
 import { DEFAULT_TRANSFORMER, resolveTransformerConfig, type TransformerConfig } from '../blocks/transformer';
 import { buildMask, DEFAULT_MASK, type MaskConfig } from '../blocks/masks';
 import { resolvePatchConfig, DEFAULT_LINEAR_PATCH, type PatchConfig } from '../blocks/patch';
@@ -130,15 +130,7 @@ export type PresetName = keyof typeof PRESETS;
  * config given as the preset (a saved run's) is checked against DEFAULT_CONFIG's fields too.
  */
 export function resolveConfig(preset: PresetName | TransfusionConfig = 'tiny', overrides: DeepPartial<TransfusionConfig> = {}): TransfusionConfig {
-  let base: TransfusionConfig;
-  if (typeof preset === 'string') {
-    // Own entries only: 'constructor' or 'toString' must not pass as a preset.
-    if (!Object.hasOwn(PRESETS, preset)) throw new ConfigError('preset', preset, Object.keys(PRESETS).map((k) => `'${k}'`).join(', '));
-    base = mergeConfig(DEFAULT_CONFIG, PRESETS[preset] as DeepPartial<TransfusionConfig>, 'config');
-  } else {
-    base = mergeConfig(DEFAULT_CONFIG, preset as DeepPartial<TransfusionConfig>, 'preset');
-  }
-  return validateConfig(mergeConfig(base, overrides, 'config'));
+  return resolvePreset<TransfusionConfig, PresetName>(DEFAULT_CONFIG, PRESETS, preset, overrides, validateConfig);
 }
 
 /** resolveTransformerConfig with its sizes bounded (LIMITS), so an absurd width fails before any weight exists. */
