@@ -1,7 +1,7 @@
 /**
- * Config plumbing shared by every block (house style 1-2): readonly plain-data configs, one DEFAULT per
- * config, overrides merged in, and swappable blocks chosen by a `kind` through a registry the compiler checks.
- * Every failure names the field, the value received and what is allowed.
+ * Config plumbing shared by every block (docs/ARCHITECTURE.md, 'Configs' and 'Registries'): readonly plain-data
+ * configs, one DEFAULT per config, overrides merged in, and swappable blocks chosen by a `kind` through a registry
+ * the compiler checks. Every failure names the field, the value received and what is allowed.
  */
 
 /** A bad config value: `field` is a dotted path (`model.patch.size`), `allowed` says what would be accepted. */
@@ -12,7 +12,7 @@ export class ConfigError extends Error {
   }
 }
 
-/** A tensor of the wrong shape: says what was expected and what arrived (house style 7). */
+/** A tensor of the wrong shape: says what was expected and what arrived (docs/ARCHITECTURE.md, 'Shapes'). */
 export class ShapeError extends Error {
   constructor(readonly what: string, readonly expected: string, readonly received: readonly number[]) {
     super(`${what}: expected shape ${expected}, received [${received.join(', ')}]`);

@@ -28,7 +28,9 @@ export interface EncodeOptions {
   readonly rng?: Rng;
 }
 
-/** Losses return the total and every term by name (house style 8); the weights live in the config. */
+/**
+ * Losses return the total and every term by name (docs/ARCHITECTURE.md, 'Losses'); the weights live in the config.
+ */
 export interface AutoencoderLoss {
   readonly total: tf.Scalar;
   readonly breakdown: Record<string, tf.Scalar>;
@@ -57,7 +59,7 @@ export const AUTOENCODERS: { readonly [K in AutoencoderConfig['kind']]: (c: Extr
   vq: (c) => (o) => new VQAutoencoder(c, o),
 };
 
-/** A config (partial, merged into its kind's default) or a built autoencoder (house style 3). */
+/** A config (partial, merged into its kind's default) or a built autoencoder (docs/ARCHITECTURE.md, 'Slots'). */
 export function makeAutoencoder(config: AutoencoderConfigInput | AutoencoderConfig | Autoencoder, options: AutoencoderBuildOptions = {}): Autoencoder {
   const field = options.field ?? 'autoencoder';
   if (config instanceof Module) {

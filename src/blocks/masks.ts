@@ -1,7 +1,8 @@
 /**
- * Attention masks as composable predicates over a SequenceLayout (house style 6): `allows(q, k, layout)`
- * says whether query position q may attend to key position k. Predicates combine with `and`, `or`, `not`,
- * and one function (mask-materialize.ts) turns a predicate and a batch of layouts into a [B, L, L] tensor.
+ * Attention masks as composable predicates over a SequenceLayout (docs/ARCHITECTURE.md, 'Masks'):
+ * `allows(q, k, layout)` says whether query position q may attend to key position k. Predicates combine with `and`,
+ * `or`, `not`, and one function (mask-materialize.ts) turns a predicate and a batch of layouts into a [B, L, L]
+ * tensor.
  *
  * Each built-in predicate also carries a vectorised `dense` form over index tensors, so materialising a
  * mask is a handful of tensor ops rather than L^2 JavaScript calls; the scalar `allows` stays the definition

@@ -1,7 +1,7 @@
 /**
- * A minimal module system in the spirit of torch.nn.Module (house style 9): parameters live in a tree of
- * modules and are named by dotted paths (`layers.0.attn.wq`), so a state dict reads the same here, in
- * PyTorch and in a safetensors file.
+ * A minimal module system in the spirit of torch.nn.Module (docs/ARCHITECTURE.md, 'Parameter names'): parameters
+ * live in a tree of modules and are named by dotted paths (`layers.0.attn.wq`), so a state dict reads the same
+ * here, in PyTorch and in a safetensors file.
  *
  * Written here rather than taken from tfjs-layers because layers names weights globally (`dense_1/kernel`),
  * owns its own training loop and cannot train attention (no Einsum gradient in tfjs).

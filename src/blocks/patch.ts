@@ -75,7 +75,10 @@ function checkInstance<M extends PatchEncoder | PatchDecoder>(m: M, geometry: Pa
   return m;
 }
 
-/** A config (partial, merged into its kind's default) or a built encoder (house style 3), for this geometry. */
+/**
+ * A config (partial, merged into its kind's default) or a built encoder, for this geometry
+ * (docs/ARCHITECTURE.md, 'Slots').
+ */
 export function makePatchEncoder(
   config: PatchConfigInput | PatchConfig | PatchEncoder,
   geometry: PatchGeometry,

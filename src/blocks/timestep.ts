@@ -1,8 +1,8 @@
 /**
  * Timestep embedding: sinusoidal features of the diffusion time (Vaswani et al. 2017's position code applied to
- * t, as in DDPM), then a small MLP (DiT's `TimestepEmbedder`). The network never sees a schedule (house
- * style 4): the model passes a raw time value, t * 1000 for continuous t in [0, 1], so the frequencies span the
- * same range as in ADM's 1000-step models.
+ * t, as in DDPM), then a small MLP (DiT's `TimestepEmbedder`). The network never sees a schedule
+ * (docs/ARCHITECTURE.md, 'The network and the noise process'): the model passes a raw time value, t * 1000 for
+ * continuous t in [0, 1], so the frequencies span the same range as in ADM's 1000-step models.
  */
 import { tf } from '../engine/tf';
 import { Rng, rng as globalRng } from '../engine/random';

@@ -174,7 +174,7 @@ export class Transformer extends Module {
   }
 }
 
-/** A transformer slot (house style 3): a config (partial, merged into the default) or a built instance. */
+/** A transformer slot: a config (partial, merged into the default) or a built one (docs/ARCHITECTURE.md, 'Slots'). */
 export type TransformerSpec = DeepPartial<TransformerConfig> | Transformer;
 
 export function makeTransformer(spec: TransformerSpec = {}, options: TransformerOptions = {}): Transformer {

@@ -12,7 +12,7 @@
  *
  * `__metadata__` (strings only; JSON-encoded where structured):
  *   format, format_version, package_version, created   what wrote the file, and when (ISO 8601)
- *   config          the TransfusionConfig that rebuilds the architecture (house style 1)
+ *   config          the TransfusionConfig that rebuilds the architecture (docs/ARCHITECTURE.md, 'Configs')
  *   train_config    the TrainConfig; trainer  { step, optimizerStep }; history  StepReport[]
  *   rng             { global, modules: { <dropout path>: RngState }, named: { <name>: RngState } }
  *   session         what drives training, when saved by one (src/checkpoint/session.ts: data position)

@@ -1,6 +1,6 @@
 /**
  * The safetensors format (huggingface/safetensors, README "Format"), read and written here so a checkpoint
- * opens in PyTorch, JAX or any other safetensors reader (house style 9):
+ * opens in PyTorch, JAX or any other safetensors reader (docs/ARCHITECTURE.md, 'Parameter names'):
  *
  *   8 bytes   N, the header length, unsigned little-endian 64-bit
  *   N bytes   UTF-8 JSON `{ name: { dtype, shape, data_offsets: [begin, end] }, "__metadata__": { str: str } }`,

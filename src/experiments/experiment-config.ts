@@ -1,7 +1,7 @@
 /**
- * What one training run is, as plain data (house style 1): the model config, the training config, the run
- * length, the batch size, the seed and the data. A spec gives a preset plus the fields to change; it resolves
- * to a complete `ExperimentConfig`, the object a run records in run.json and rebuilds from.
+ * What one training run is, as plain data (docs/ARCHITECTURE.md, 'Configs'): the model config, the training config,
+ * the run length, the batch size, the seed and the data. A spec gives a preset plus the fields to change; it
+ * resolves to a complete `ExperimentConfig`, the object a run records in run.json and rebuilds from.
  */
 import { check, checkKeys, ConfigError, mergeConfig, type DeepPartial } from '../config';
 import { Rng } from '../engine/random';

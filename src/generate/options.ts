@@ -1,6 +1,7 @@
 /**
- * What a generation run is asked to do (house style 1): one readonly plain-data object, DEFAULT_GENERATE plus
- * the fields a caller changes, validated so a bad value fails before any network call, naming the field.
+ * What a generation run is asked to do (docs/ARCHITECTURE.md, 'Configs'): one readonly plain-data object,
+ * DEFAULT_GENERATE plus the fields a caller changes, validated so a bad value fails before any network call, naming
+ * the field.
  */
 import { check, ConfigError, mergeConfig, type DeepPartial } from '../config';
 import { SAMPLER_DEFAULTS } from '../schedules/make-sampler';

@@ -1,7 +1,7 @@
 /**
- * The one typed config a Transfusion is built from (house style 1): the network (`net`), the diffusion
- * objective (`objective`) and how data becomes sequences (`sequence`). Saved with a run, it rebuilds the same
- * model. Named presets live in PRESETS; `resolveConfig('tiny', overrides)` merges and validates.
+ * The one typed config a Transfusion is built from (docs/ARCHITECTURE.md, 'Configs'): the network (`net`), the
+ * diffusion objective (`objective`) and how data becomes sequences (`sequence`). Saved with a run, it rebuilds the
+ * same model. Named presets live in PRESETS; `resolveConfig('tiny', overrides)` merges and validates.
  */
 import { check, ConfigError, resolvePreset, type DeepPartial } from '../config';
 import { DEFAULT_TRANSFORMER, resolveTransformerConfig, type TransformerConfig } from '../blocks/transformer';

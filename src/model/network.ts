@@ -3,8 +3,9 @@
  * embedded and image latents are cut into patches, encoded, and placed between BOI and EOI. It returns the
  * hidden states, LM logits on request, and the decoder's per-patch prediction for every image.
  *
- * House style 4: the network knows nothing of noise schedules. It is given noisy latents and their time
- * values and predicts; the diffusion objective (objective.ts) owns noising, targets and weighting.
+ * The network knows nothing of noise schedules (docs/ARCHITECTURE.md, 'The network and the noise process'). It is
+ * given noisy latents and their time values and predicts; the diffusion objective (objective.ts) owns noising,
+ * targets and weighting.
  */
 import { tf } from '../engine/tf';
 import { Rng, rng as globalRng } from '../engine/random';

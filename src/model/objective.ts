@@ -6,7 +6,8 @@
  * the chosen target from x_t, and the per-image mean squared error is weighted by w(t) and averaged over images.
  * Noise limiting (§4.3, Tab 8): images placed before their caption get t <= noiseLimitTMax.
  *
- * House style 4: the objective takes the network as an argument; the network never sees the schedule.
+ * The objective takes the network as an argument; the network never sees the schedule
+ * (docs/ARCHITECTURE.md, 'The network and the noise process').
  */
 import { tf } from '../engine/tf';
 import { Rng, rng as globalRng } from '../engine/random';

@@ -1,8 +1,8 @@
 /**
  * A Transfusion: the network, its objective and the config that built both, in one object a notebook
  * holds. `Transfusion.create('tiny', overrides)` builds from a preset; `new Transfusion(savedConfig)` rebuilds a
- * saved run's architecture exactly (house style 1). Shown as a cell's value, it displays its architecture
- * summary and parameter count.
+ * saved run's architecture exactly (docs/ARCHITECTURE.md, 'Configs'). Shown as a cell's value, it displays its
+ * architecture summary and parameter count.
  */
 import { Rng, rng as globalRng } from '../engine/random';
 import type { DeepPartial } from '../config';

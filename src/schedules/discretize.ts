@@ -1,6 +1,6 @@
 /**
- * Discretisation, kept apart from the continuous-time schedules (house style 5): the DDPM arrays of a schedule
- * on T training steps, with step i (0-based, as DDPM code indexes alphas_cumprod) at t = (i + 1) / T.
+ * Discretisation, kept apart from the continuous-time schedules (docs/ARCHITECTURE.md, 'Time'): the DDPM arrays of
+ * a schedule on T training steps, with step i (0-based, as DDPM code indexes alphas_cumprod) at t = (i + 1) / T.
  */
 import { check } from '../config';
 import type { Schedule } from './schedule';

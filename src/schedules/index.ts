@@ -1,9 +1,9 @@
 /**
- * The noise process: everything about diffusion that is not the network (house style 4: the network never
- * imports this folder; the diffusion objective takes the model as an argument).
+ * The noise process: everything about diffusion that is not the network. The network never imports this folder;
+ * the diffusion objective takes the model as an argument (docs/ARCHITECTURE.md, 'The network and the noise process').
  *
- * Time: continuous t in [0, 1], t = 0 clean, t = 1 pure noise, everywhere (house style 5). DDPM's 0-based step i
- * of T is t = (i + 1) / T (grid.ts); `discretize` gives the DDPM arrays on any T.
+ * Time: continuous t in [0, 1], t = 0 clean, t = 1 pure noise, everywhere (docs/ARCHITECTURE.md, 'Time'). DDPM's
+ * 0-based step i of T is t = (i + 1) / T (grid.ts); `discretize` gives the DDPM arrays on any T.
  *
  * - Schedules (schedule.ts, make-schedule.ts): x_t = alpha(t) x0 + sigma(t) eps, with alphaBar, logSnr and snr;
  *   kinds 'linear', 'scaled-linear', 'cosine' (the paper's, DEFAULT_SCHEDULE), 'sigmoid', 'flow' (rectified
@@ -20,7 +20,8 @@
  * - Plot data (series.ts): `scheduleSeries`, `weightSeries`, `samplerDensitySeries`.
  *
  * Every piece is a plain-data config `{ kind, ... }` given in part and completed from its kind's DEFAULT, or an
- * object built by the researcher (house styles 1 to 3); bad input throws ConfigError naming field and value.
+ * object built by the researcher (docs/ARCHITECTURE.md, 'Configs', 'Registries' and 'Slots'); bad input throws
+ * ConfigError naming field and value.
  */
 export type { Schedule, ScheduleConfig, ScheduleKind, ScheduleSpec, ScheduleFamily } from './schedule';
 export { ScheduleBase, isSchedule } from './schedule';

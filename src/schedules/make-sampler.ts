@@ -1,4 +1,4 @@
-/** The inference-sampler registry (house style 2). */
+/** The inference-sampler registry (docs/ARCHITECTURE.md, 'Registries'). */
 import { fromRegistry } from '../config';
 import type { Schedule } from './schedule';
 import { resolveSpec, type Spec } from './spec';
@@ -19,7 +19,7 @@ export const SAMPLER_DEFAULTS: { readonly [K in SamplerConfig['kind']]: Extract<
  */
 export const DEFAULT_SAMPLER: SamplerConfig = DEFAULT_DDPM_SAMPLER;
 
-/** A built sampler (house style 3) or a config with only the fields to change. */
+/** A built sampler (docs/ARCHITECTURE.md, 'Slots') or a config with only the fields to change. */
 export type SamplerSpec = Sampler | Spec<SamplerConfig>;
 
 function isSampler(value: unknown): value is Sampler {

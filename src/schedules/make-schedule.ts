@@ -1,4 +1,4 @@
-/** The schedule registry: one table from `kind` to builder, checked by the compiler (house style 2). */
+/** The schedule registry: one table from `kind` to builder, compiler-checked (docs/ARCHITECTURE.md, 'Registries'). */
 import { fromRegistry } from '../config';
 import { isSchedule, type Schedule, type ScheduleConfig, type ScheduleSpec } from './schedule';
 import { resolveSpec } from './spec';

@@ -13,7 +13,7 @@ export function logit(p: number): number {
   return Math.log(p) - Math.log1p(-p);
 }
 
-/** Throws unless t is a time in [0, 1] (t = 0 clean, t = 1 pure noise; house style 5). */
+/** Throws unless t is a time in [0, 1] (t = 0 clean, t = 1 pure noise; docs/ARCHITECTURE.md, 'Time'). */
 export function checkTime(field: string, t: number): number {
   if (typeof t !== 'number' || !(t >= 0 && t <= 1)) throw new ConfigError(field, t, 'a time in [0, 1] (0 = clean, 1 = noise)');
   return t;

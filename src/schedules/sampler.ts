@@ -1,8 +1,8 @@
 /**
  * The inference sampler interface. A sampler walks t from 1 down to 0 through `timesteps()`; each `step` takes
  * the network's prediction at (x_t, t), turns it into (x0, eps) (targets.ts) and returns x at the next, cleaner
- * time. Steps are short and stateless so a notebook can unroll the loop (house style 4); sample-loop.ts is
- * that loop written once.
+ * time. Steps are short and stateless so a notebook can unroll the loop
+ * (docs/ARCHITECTURE.md, 'The network and the noise process'); sample-loop.ts is that loop written once.
  */
 import { tf } from '../engine/tf';
 import { check, ConfigError, ShapeError } from '../config';

@@ -1,7 +1,7 @@
 /**
  * The schedule interface: the forward process x_t = alpha(t) x0 + sigma(t) eps as pure functions of continuous
- * time t in [0, 1], t = 0 clean and t = 1 pure noise (house style 5). Discretising to T steps is a separate
- * function (discretize.ts).
+ * time t in [0, 1], t = 0 clean and t = 1 pure noise (docs/ARCHITECTURE.md, 'Time'). Discretising to T steps is a
+ * separate function (discretize.ts).
  *
  * Every schedule is reduced to alphaBar(t) = alpha^2 / (alpha^2 + sigma^2) = sigmoid(logSnr(t)) plus a family that
  * fixes the scale of (alpha, sigma):
@@ -29,8 +29,8 @@ export type ScheduleConfig =
 export type ScheduleKind = ScheduleConfig['kind'];
 
 /**
- * What `makeSchedule` accepts: a built schedule (house style 3), or a config with only the fields to change;
- * a wrapped `base` may itself be a spec or a built schedule.
+ * What `makeSchedule` accepts: a built schedule (docs/ARCHITECTURE.md, 'Slots'), or a config with only the fields
+ * to change; a wrapped `base` may itself be a spec or a built schedule.
  */
 export type ScheduleSpec =
   | Schedule

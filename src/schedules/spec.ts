@@ -1,7 +1,8 @@
 /**
  * A config given by its `kind` plus only the fields to change: `{ kind: 'cosine', T: 250 }`. Every swappable
  * piece of the noise process (schedule, sampler, timestep sampler, weighting) resolves such a spec against the
- * kind's own DEFAULT (house style 1), so the config a run saves is always complete and rebuilds the same object.
+ * kind's own DEFAULT (docs/ARCHITECTURE.md, 'Configs'), so the config a run saves is always complete and rebuilds
+ * the same object.
  */
 import { ConfigError, mergeConfig, type DeepPartial } from '../config';
 
@@ -12,7 +13,7 @@ export type Spec<C extends { readonly kind: string }> = C extends unknown
 
 /**
  * Fill a spec from the defaults of its kind. An unknown kind or an unknown field fails here, naming the field,
- * the value and what is allowed (house style 2).
+ * the value and what is allowed (docs/ARCHITECTURE.md, 'Registries').
  */
 export function resolveSpec<C extends { readonly kind: string }>(
   defaults: { readonly [K in C['kind']]: Extract<C, { kind: K }> },

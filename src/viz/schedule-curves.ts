@@ -7,7 +7,7 @@ import { ConfigError, mergeConfig, type DeepPartial } from '../config';
 import { Figure } from './figure';
 import { colorAt, panelGrid } from './subplots';
 
-/** One schedule sampled on a grid: t (0 = clean, house style 5), alphaBar(t) and logSnr(t) at those t. */
+/** One schedule sampled on a grid: t (0 = clean, docs/ARCHITECTURE.md 'Time'), alphaBar(t) and logSnr(t) there. */
 export interface ScheduleSeries {
   readonly name: string;
   readonly t: readonly number[];

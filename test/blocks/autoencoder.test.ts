@@ -28,7 +28,10 @@ function images(r: Rng, shape: number[]): tf.Tensor {
   return r.randomUniform(shape, -1, 1);
 }
 
-/** The interface suite every autoencoder passes unmodified (house style 12), through the public factory only. */
+/**
+ * The interface suite every autoencoder passes unmodified (docs/ARCHITECTURE.md, 'Interface suites'), through the
+ * public factory only.
+ */
 function autoencoderSuite(label: string, config: AutoencoderConfigInput, want: { latentChannels: number; downsample: number }): void {
   const [B, H, W] = [2, 8, 8];
 

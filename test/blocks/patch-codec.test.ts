@@ -34,8 +34,9 @@ function same(a: tf.Tensor, b: tf.Tensor): boolean {
 }
 
 /**
- * The interface suite every patch encoder/decoder pair passes unmodified (house style 12). `config` goes through
- * the public factories only, so a new kind joins by adding one line to CASES.
+ * The interface suite every patch encoder/decoder pair passes unmodified
+ * (docs/ARCHITECTURE.md, 'Interface suites'). `config` goes through the public factories only, so a new kind joins
+ * by adding one line to CASES.
  */
 function patchPairSuite(label: string, config: PatchConfigInput, geometry: PatchGeometry): void {
   const { latentChannels: C, patchSize: k, dModel: D } = geometry;

@@ -1,6 +1,7 @@
 /**
- * One shared suite per interface of src/schedules (house style 12): every built-in kind runs these unmodified,
- * and a researcher's own schedule, sampler, timestep sampler or weighting can be passed to the same functions.
+ * One shared suite per interface of src/schedules (docs/ARCHITECTURE.md, 'Interface suites'): every built-in kind
+ * runs these unmodified, and a researcher's own schedule, sampler, timestep sampler or weighting can be passed to
+ * the same functions.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
