@@ -2,7 +2,8 @@
  * Byte-level tokenizer: ids 0..255 are the UTF-8 bytes of the text, then the special tokens.
  * Bytes need no training and cover every language, which suits a toy lab; the paper uses a 65K BPE
  * vocabulary (Llama 2's), a drop-in change here because the model only sees ids.
- * The vocabulary (262) matches the shared `tiny` benchmark (/work/shared/bench/README.md).
+ * The vocabulary (262) is the one the `tiny` speed benchmark fixes (`npm run bench`, bench/train.ts, which runs
+ * the `tiny` preset of src/model/config.ts next to a PyTorch reference of the same model), so the two compare.
  */
 import { ConfigError } from '../config';
 
