@@ -12,6 +12,9 @@
  *
  * `__metadata__` (strings only; JSON-encoded where structured):
  *   format, format_version, package_version, created   what wrote the file, and when (ISO 8601)
+ *   layout          how weights are laid out (CHECKPOINT_LAYOUT: Linear [in, out], Conv2D [kh, kw, in, out]), so a
+ *                   PyTorch reader is told before it loads a transposed matrix; files written before the field
+ *                   existed have that same layout and are read as such (docs/CHECKPOINTS.md)
  *   config          the TransfusionConfig that rebuilds the architecture (docs/ARCHITECTURE.md, 'Configs')
  *   train_config    the TrainConfig; trainer  { step, optimizerStep }; history  StepReport[]
  *   rng             { global, modules: { <dropout path>: RngState }, named: { <name>: RngState } }
@@ -33,7 +36,13 @@ export const CHECKPOINT_FORMAT = 'transfusion-lab/checkpoint';
 /** Bumped when the layout changes in a way older readers would misread. */
 export const CHECKPOINT_VERSION = 1;
 
-const RESERVED_KEYS = ['format', 'format_version', 'package_version', 'created', 'config', 'train_config', 'trainer', 'history', 'rng', 'session'];
+/**
+ * The weight layout every lab checkpoint has: tfjs's, not PyTorch's. Names look like a PyTorch state dict, so the
+ * file says this in words; src/export/ converts to nn.Linear [out, in] and nn.Conv2d [out, in, kh, kw].
+ */
+export const CHECKPOINT_LAYOUT = 'tfjs: Linear weight [in, out], Conv2D [kh, kw, in, out]';
+
+const RESERVED_KEYS = ['format', 'format_version', 'package_version', 'created', 'layout', 'config', 'train_config', 'trainer', 'history', 'rng', 'session'];
 const OPTIMIZER_PREFIX = 'optimizer.';
 const EMA_PREFIX = 'ema.';
 
@@ -154,6 +163,7 @@ export function saveCheckpoint(path: string, options: SaveOptions): void {
   metadata.format_version = String(CHECKPOINT_VERSION);
   metadata.package_version = packageVersion;
   metadata.created = new Date().toISOString();
+  metadata.layout = CHECKPOINT_LAYOUT;
   metadata.config = JSON.stringify(model.config);
   if (trainer) {
     checkPlainJson(trainer.config, 'train_config');
@@ -186,6 +196,11 @@ function parseMetadata(path: string, raw: Record<string, string>): CheckpointMet
   if (!Number.isInteger(formatVersion) || formatVersion < 1) throw fail(`__metadata__.format_version is ${JSON.stringify(raw.format_version)}; expected an integer >= 1`);
   if (formatVersion > CHECKPOINT_VERSION) {
     throw fail(`written in checkpoint format ${formatVersion} by transfusion-lab ${raw.package_version}; this build (${packageVersion}) reads up to format ${CHECKPOINT_VERSION}`);
+  }
+  // Absent in files written before the field existed, which already had this layout.
+  if (raw.layout !== undefined && raw.layout !== CHECKPOINT_LAYOUT) {
+    throw fail(`__metadata__.layout is ${JSON.stringify(raw.layout)}; this build reads '${CHECKPOINT_LAYOUT}' ` +
+      '(a PyTorch-layout state dict is transposed back first; docs/CHECKPOINTS.md)');
   }
   const json = <T>(key: string): T => {
     if (raw[key] === undefined) throw fail(`__metadata__.${key} is missing`);
