@@ -2,7 +2,7 @@
  * `npm start`: install the kernelspec, then serve the lab's notebooks/ with Jupyter Notebook on localhost.
  *
  *   npm start                      opens a browser where there is a display
- *   npm start -- --no-browser      never opens one (also: TRANSFUSION_NO_BROWSER=1)
+ *   npm start -- --no-browser      never opens one (also: NO_BROWSER=1 or TRANSFUSION_NO_BROWSER=1)
  *   npm start -- --port=8890       any other argument goes to `jupyter notebook` as is
  *
  * On Linux without DISPLAY or WAYLAND_DISPLAY (a server, a container, CI) no browser is opened either:
@@ -14,8 +14,13 @@ import * as path from 'node:path';
 import { installKernelSpec, JupyterMissingError, jupyterCommand, launcherPath } from './kernelspec';
 import { findLabRoot } from './resolve';
 
+const set = (name: string): boolean => Boolean(process.env[name]) && process.env[name] !== '0';
+
 function headless(): boolean {
-  if (process.env.TRANSFUSION_NO_BROWSER && process.env.TRANSFUSION_NO_BROWSER !== '0') return true;
+  // NO_BROWSER is what the README documents; TRANSFUSION_NO_BROWSER was the first name, kept for old scripts.
+  // `npm start --no-browser` (no `--`) reaches npm, not this script: npm passes it on as an empty npm_config_browser.
+  const npmBrowser = process.env.npm_config_browser;
+  if (set('NO_BROWSER') || set('TRANSFUSION_NO_BROWSER') || npmBrowser === '' || npmBrowser === 'false') return true;
   return process.platform === 'linux' && !process.env.DISPLAY && !process.env.WAYLAND_DISPLAY;
 }
 
