@@ -7,11 +7,13 @@
  *
  * How, without forking tslab: its converter calls `ts.createWatchCompilerHost(files, options, ...)` on the
  * module '@tslab/typescript-for-tslab'. `installCompilerOptions` puts a copy of that module's exports in the
- * require cache, identical but for a `createWatchCompilerHost` that merges the checking options into `options`.
- * It must run before tslab's converter is first loaded (kernel/launch.ts imports this file first).
+ * require cache, identical but for a `createWatchCompilerHost` that merges the checking options into `options`
+ * (with an inline source map, and a `transpileModule` that keeps it: kernel/traceback.ts maps stack frames back to
+ * the cell with them). It must run before tslab's converter is first loaded (kernel/launch.ts imports this file first).
  */
 import * as path from 'node:path';
 import type * as TS from '@tslab/typescript-for-tslab';
+import { cellTranspile } from './traceback';
 
 const TS_MODULE = '@tslab/typescript-for-tslab';
 
@@ -89,16 +91,17 @@ export function installCompilerOptions(dir = process.cwd()): CellCheckOptions {
   const check = cellCheckOptions(dir, real);
   const wrapped: Record<string, unknown> = {};
   for (const key of Object.keys(real)) {
-    if (key === 'createWatchCompilerHost') continue;
+    if (key === 'createWatchCompilerHost' || key === 'transpileModule') continue;
     Object.defineProperty(wrapped, key, { enumerable: true, get: () => (real as unknown as Record<string, unknown>)[key] });
   }
   Object.defineProperty(wrapped, 'createWatchCompilerHost', {
     enumerable: true,
     value: (...args: unknown[]) => {
       const [rootFiles, options, ...rest] = args;
-      return (real.createWatchCompilerHost as (...a: unknown[]) => unknown)(rootFiles, { ...(options as object), ...check.options }, ...rest);
+      return (real.createWatchCompilerHost as (...a: unknown[]) => unknown)(rootFiles, { ...(options as object), ...check.options, inlineSourceMap: true }, ...rest);
     },
   });
+  Object.defineProperty(wrapped, 'transpileModule', { enumerable: true, value: cellTranspile(real.transpileModule) });
   require.cache[resolved]!.exports = wrapped;
   return check;
 }

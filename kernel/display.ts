@@ -2,7 +2,8 @@
  * What a value looks like in a notebook, and the hook through which the lab's `display()` reaches the kernel.
  *
  * A cell's last value becomes an `execute_result`: objects with `toMimeBundle()` (src/viz/mime.ts) give
- * their own bundle, tensors their values, anything else its `util.inspect` text, like a REPL. Jupyter asks
+ * their own bundle, tensors their values as PyTorch prints them (also through console.log, see
+ * installTensorInspect), anything else its `util.inspect` text, like a REPL. Jupyter asks
  * every bundle for a text/plain member (it is what a terminal, a diff or nbconvert's text export shows), so
  * one is added when a bundle has none.
  */
@@ -17,15 +18,26 @@ export interface DisplayOptions {
   readonly update?: boolean;
 }
 
-/** The object the kernel publishes at `globalThis[Symbol.for('transfusion.kernel')]`. */
+/** The object the kernel publishes at `globalThis[Symbol.for('transfusion.kernel')]` (src/viz/display.ts uses it). */
 export interface KernelHook {
   display(bundle: MimeBundle, opts?: DisplayOptions): void;
+  clearOutput(wait: boolean): void;
+  carry(resource: string, force: boolean): boolean;
 }
 
 export const KERNEL_HOOK = Symbol.for('transfusion.kernel');
 
 /** Where displayed content goes: the outputs of the cell that ran last (as ipykernel does for late output). */
 export type DisplaySink = (content: DisplayContent, update: boolean) => void;
+
+/** The output area of the cell that ran last: displays, and Jupyter's clear_output. */
+export interface OutputArea {
+  readonly display: DisplaySink;
+  clear(wait: boolean): void;
+}
+
+/** Decides which output carries a page-wide resource (plotly.js); see LabHandler.carry. */
+export type Carrier = (resource: string, force: boolean) => boolean;
 
 /** A bundle's data as Jupyter JSON: byte arrays (an encoded PNG, say) become the base64 text Jupyter expects. */
 function jupyterData(data: MimeBundle['data']): Record<string, unknown> {
@@ -34,9 +46,31 @@ function jupyterData(data: MimeBundle['data']): Record<string, unknown> {
   return out;
 }
 
+/**
+ * A tensor the way PyTorch prints one, `tensor([[1, 2], ...], shape=[2, 2], dtype=float32)`, plus the shape, which
+ * an abbreviated tensor no longer shows. The values are tfjs's own formatting, which keeps the first and last
+ * three entries of an axis longer than 20.
+ */
+export function tensorText(t: tf.Tensor): string {
+  const tail = `shape=[${t.shape.join(', ')}], dtype=${t.dtype})`;
+  if (t.isDisposed) return `tensor(<disposed>, ${tail}`;
+  // tfjs writes a 'Tensor' line, then the values indented by four spaces.
+  const values = t.toString().split('\n').slice(1).map((l) => l.slice(4));
+  return `tensor(${values.map((l, i) => (i === 0 || l === '' ? l : `       ${l}`)).join('\n')}, ${tail}`;
+}
+
+/** console.log and util.inspect show tensors as tensorText does, not as tfjs's internal fields. */
+export function installTensorInspect(): void {
+  Object.defineProperty(tf.Tensor.prototype, inspect.custom, {
+    configurable: true,
+    value(this: tf.Tensor): string {
+      return tensorText(this);
+    },
+  });
+}
+
 function plainText(value: unknown): string {
-  if (value instanceof tf.Tensor) return value.isDisposed ? `Tensor (disposed) shape=[${value.shape.join(', ')}] dtype=${value.dtype}` : value.toString();
-  return inspect(value);
+  return value instanceof tf.Tensor ? tensorText(value) : inspect(value);
 }
 
 /**
@@ -56,19 +90,26 @@ export function resultOf(value: unknown): DisplayContent {
 }
 
 /**
- * Publish the hook. `sink()` returns where output goes now, or null before the first cell ran (there is no
+ * Publish the hook. `area()` returns where output goes now, or null before the first cell ran (there is no
  * cell to show it in then, so `display()` says so rather than dropping the output).
  */
-export function installDisplayHook(sink: () => DisplaySink | null): KernelHook {
+export function installDisplayHook(area: () => OutputArea | null, carry: Carrier): KernelHook {
+  const current = (what: string): OutputArea => {
+    const out = area();
+    if (!out) throw new Error(`${what} was called before any cell ran: there is no output area to show it in`);
+    return out;
+  };
   const hook: KernelHook = {
     display(bundle: MimeBundle, opts: DisplayOptions = {}): void {
       if (opts.update && opts.displayId === undefined) {
         throw new Error('display(bundle, { update: true }) needs opts.displayId: the id of the output to replace');
       }
-      const write = sink();
-      if (!write) throw new Error('display() was called before any cell ran: there is no output area to show it in');
-      write(contentOf(bundle, 'display', opts.displayId), opts.update ?? false);
+      current('display()').display(contentOf(bundle, 'display', opts.displayId), opts.update ?? false);
     },
+    clearOutput(wait: boolean): void {
+      current('clearOutput()').clear(wait);
+    },
+    carry,
   };
   (globalThis as { [KERNEL_HOOK]?: KernelHook })[KERNEL_HOOK] = hook;
   return hook;

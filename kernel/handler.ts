@@ -8,26 +8,30 @@
  * - cells queued behind a failed cell are aborted exactly, not by tslab's 200 ms timer;
  * - a promise the cell rejected and left unhandled is reported among the cell's outputs, before its reply;
  * - `kernel_info_reply` and `shutdown_reply` carry `status: 'ok'`, and `is_complete` can answer `invalid`;
- * - shorthand properties naming an earlier cell's variables (`{ model }`) work (kernel/shorthand.ts).
+ * - shorthand properties naming an earlier cell's variables (`{ model }`) work (kernel/shorthand.ts);
+ * - tracebacks name cell lines as typed, with the lines around the failing one (kernel/traceback.ts);
+ * - IPython's everyday magics (kernel/magics.ts); a cell ending in `display(x)` shows x once, not its handle too;
+ * - a page-wide resource (plotly.js) rides on one output per notebook (`carry`).
  * Inspection and completion are tslab's, inherited unchanged.
  */
-import * as path from 'node:path';
 import { format, TextDecoder } from 'node:util';
 import * as ts from '@tslab/typescript-for-tslab';
 import * as tslabJupyter from 'tslab/dist/jupyter';
 import { JupyterHandlerImpl } from 'tslab/dist/jupyter';
 import { ConsoleInterface, Executor } from 'tslab/dist/executor';
 import { clearInterrupt, interruptRequested } from '../src/engine/interrupt';
-import { DisplaySink, resultOf } from './display';
+import { alreadyShown } from '../src/viz/display';
+import { OutputArea, resultOf } from './display';
 import { History } from './history';
+import { magicCode, maskMagics, Part, simpleMagic, splitMagics, startClock, timeit, timeitWrapper, unsupported } from './magics';
+import { cellExcerpt, expectCell } from './traceback';
 import { expandShorthands, originalColumn, type Expanded } from './shorthand';
 import { DisplayContent, ErrorContent, ExecuteReply, ExecuteRequest } from './protocol';
 
 /** The outputs of one execute request, bound by the server to that request's parent header. */
-export interface CellOutputs {
+export interface CellOutputs extends OutputArea {
   input(code: string, executionCount: number): void;
   stream(name: 'stdout' | 'stderr', text: string): void;
-  display: DisplaySink;
   result(executionCount: number, content: DisplayContent): void;
   error(content: ErrorContent): void;
 }
@@ -80,9 +84,10 @@ export const INTERRUPTED: ErrorContent = {
  */
 export function cellTraceback(e: Error): string[] {
   let lines = (e.stack ?? `${e.name}: ${e.message}`).split('\n');
-  // Node puts the source line that threw above the stack ("file:line", the line, a caret, a blank line). When
-  // that is the kernel's own line (kernel/guard.ts refusing process.exit), it shows the kernel, not the cell.
-  if (lines[0].startsWith(`${__dirname}${path.sep}`)) lines = lines.slice(lines.indexOf('') + 1);
+  // Node puts the source line that threw above the stack ("file:line", the line, a caret, a blank line). It shows
+  // the compiled cell, or the kernel's own line (kernel/guard.ts refusing process.exit); the traceback's excerpt
+  // shows the cell as typed instead.
+  if (/^\S+:\d+$/.test(lines[0]) && lines.indexOf('') > 0) lines = lines.slice(lines.indexOf('') + 1);
   const below = lines.findIndex((l) => /^\s+at .*\(node:vm:/.test(l));
   return below < 0 ? lines : lines.slice(0, below);
 }
@@ -109,7 +114,11 @@ export function errorContent(reports: readonly unknown[][]): ErrorContent {
   const thrown = reports.find((args) => args.length === 1);
   if (thrown) {
     const e = thrown[0];
-    if (e instanceof Error) return { ename: e.name, evalue: e.message, traceback: cellTraceback(e) };
+    if (e instanceof Error) {
+      const stack = cellTraceback(e);
+      const excerpt = cellExcerpt(stack);
+      return { ename: e.name, evalue: e.message, traceback: excerpt.length ? [...stack, '', ...excerpt] : stack };
+    }
     return { ename: 'Uncaught', evalue: format('%O', e), traceback: [`Uncaught ${format('%O', e)}`] };
   }
   const lines = reports.map((args) => format(...args));
@@ -137,6 +146,8 @@ function streamWriter(out: CellOutputs, name: 'stdout' | 'stderr'): typeof proce
 }
 
 type Outcome = { readonly error: ErrorContent } | { readonly result: DisplayContent | null };
+/** One part of a cell ran: its error, or its value (NOTHING when it has none). */
+type Step = { readonly error: ErrorContent } | { readonly value: unknown };
 
 export class LabHandler extends JupyterHandlerImpl {
   readonly history = new History();
@@ -151,6 +162,10 @@ export class LabHandler extends JupyterHandlerImpl {
   private failedAt = -Infinity;
   private queue: Promise<unknown> = Promise.resolve();
   private current: CellOutputs | null = null;
+  /** The cell running now: the `cellId` its frontend sent, else its code (see `carry`). */
+  private cellKey: string | null = null;
+  /** Page-wide resource -> the cell whose output carries it. */
+  private readonly holders = new Map<string, string>();
 
   constructor(
     private readonly cells: Executor,
@@ -161,8 +176,20 @@ export class LabHandler extends JupyterHandlerImpl {
   }
 
   /** Where `display()` writes now: the outputs of the cell that ran last, or null before the first one. */
-  displaySink(): DisplaySink | null {
-    return this.current?.display ?? null;
+  outputArea(): OutputArea | null {
+    return this.current;
+  }
+
+  /**
+   * Whether the output made now should carry `resource` (plotly.js), so that a saved notebook holds it once: yes
+   * when no cell holds it, or `force`. Re-running the holder replaces its outputs, so it frees the resource. Cells
+   * are known by the `cellId` that JupyterLab and Notebook 7 send; Notebook 6 and nbclient 0.7 send none, and
+   * then a cell is known by its code (an edited holder cell then loses the library until resetPlotlyEmbedding()).
+   */
+  carry(resource: string, force: boolean): boolean {
+    if (!force && this.holders.has(resource)) return false;
+    this.holders.set(resource, this.cellKey ?? '');
+    return true;
   }
 
   override handleKernel(): ReturnType<JupyterHandlerImpl['handleKernel']> & { status: 'ok' } {
@@ -179,31 +206,34 @@ export class LabHandler extends JupyterHandlerImpl {
   }
 
   override handleIsComplete(req: Parameters<JupyterHandlerImpl['handleIsComplete']>[0]): ReturnType<JupyterHandlerImpl['handleIsComplete']> {
-    const base = super.handleIsComplete(req);
-    return base.status === 'complete' && isInvalid(req.code) ? { status: 'invalid' } : base;
+    const code = maskMagics(req.code);
+    const base = super.handleIsComplete({ ...req, code });
+    return base.status === 'complete' && isInvalid(code) ? { status: 'invalid' } : base;
   }
 
   override handleShutdown(req: Parameters<JupyterHandlerImpl['handleShutdown']>[0]): ReturnType<JupyterHandlerImpl['handleShutdown']> & { status: 'ok' } {
     return { status: 'ok', restart: req.restart };
   }
 
-  /** Queue one execute request; cells run one at a time, in arrival order. */
-  execute(request: ExecuteRequest, out: CellOutputs, sentAt = Infinity): Promise<ExecuteReply> {
+  /** Queue one execute request; cells run one at a time, in arrival order. `cellId` is the frontend's, if sent. */
+  execute(request: ExecuteRequest, out: CellOutputs, sentAt = Infinity, cellId?: string): Promise<ExecuteReply> {
     const generation = sentAt < this.failedAt ? -1 : this.generation;
-    const reply = this.queue.then(() => this.run(request, out, generation));
+    const reply = this.queue.then(() => this.run(request, out, generation, cellId ?? `code:${request.code}`));
     // A reply that failed to send must not stall the requests queued behind it.
     this.queue = reply.catch(() => undefined);
     return reply;
   }
 
-  private async run(request: ExecuteRequest, out: CellOutputs, generation: number): Promise<ExecuteReply> {
+  private async run(request: ExecuteRequest, out: CellOutputs, generation: number, cellKey: string): Promise<ExecuteReply> {
     if (generation !== this.generation) return { status: 'aborted', execution_count: this.count };
     const silent = request.silent ?? false;
     if (!silent) out.input(request.code, ++this.count);
     const count = this.count;
     this.attach(out);
+    this.cellKey = cellKey;
+    for (const [resource, holder] of this.holders) if (holder === cellKey) this.holders.delete(resource);
     clearInterrupt();
-    const outcome = await this.outcome(request.code, silent, out);
+    const outcome = await this.outcome(request.code, silent, out, `Cell In[${count}]`);
     // Node reports a promise the cell rejected and never awaited after the microtasks drain (kernel/guard.ts
     // writes it on stderr); one turn of the event loop puts that report among this cell's outputs, before its reply.
     await new Promise((resolve) => setImmediate(resolve));
@@ -231,20 +261,58 @@ export class LabHandler extends JupyterHandlerImpl {
     return { status: 'ok', execution_count: count, user_expressions: {}, payload: [] };
   }
 
-  private async outcome(code: string, silent: boolean, out: CellOutputs): Promise<Outcome> {
+  private async outcome(code: string, silent: boolean, out: CellOutputs, label: string): Promise<Outcome> {
+    let value: unknown = NOTHING;
     try {
-      const expanded = expandedCell(code);
-      const ok = await this.cells.execute(expanded.code);
-      const { value, errors } = this.console.take();
-      if (!ok) return { error: errorContent(errors.map((args) => diagnosticAsTyped(args, expanded))) };
-      // A `//%module` cell reports its diagnostics but still succeeds (tslab registers the module anyway).
-      for (const args of errors) out.stream('stderr', `${format(...args)}\n`);
-      if (interruptRequested()) return { error: INTERRUPTED };
-      return { result: value === NOTHING || silent ? null : resultOf(value) };
+      for (const part of splitMagics(code) ?? [{ kind: 'code', code } as const]) {
+        const step = await this.part(part, code, label, out);
+        if ('error' in step) return step;
+        value = step.value;
+        if (interruptRequested()) return { error: INTERRUPTED };
+      }
     } catch (e) {
       this.console.take();
       return { error: errorContent([[e]]) };
     }
+    return { result: value === NOTHING || silent || alreadyShown(value) ? null : resultOf(value) };
+  }
+
+  private async part(part: Part, cell: string, label: string, out: CellOutputs): Promise<Step> {
+    if (part.kind === 'code') return this.runCode(part.code, cell, label, out);
+    if (part.kind === 'cell-magic') {
+      if (part.name !== 'time') throw unsupported(part.name, true);
+      return this.timed(part.code, cell, label, out);
+    }
+    if (part.name === 'time') return this.timed(magicCode(part), cell, label, out);
+    if (part.name === 'timeit') {
+      const step = await this.runCode(magicCode(part, timeitWrapper), cell, label, out);
+      if ('error' in step) return step;
+      out.stream('stdout', await timeit(step.value as () => unknown, interruptRequested));
+      return { value: NOTHING };
+    }
+    const shown = simpleMagic(part.name, part.args, () => Object.keys(this.cells.locals));
+    if (shown.text) out.stream('stdout', shown.text);
+    return { value: 'value' in shown ? shown.value : NOTHING };
+  }
+
+  /** Run code (padded to its lines in the cell) through tslab: its value, or what failed. */
+  private async runCode(code: string, cell: string, label: string, out: CellOutputs, onRun?: () => void): Promise<Step> {
+    const expanded = expandedCell(code);
+    expectCell({ label, typed: cell, insertions: expanded.insertions, onRun });
+    const ok = await this.cells.execute(expanded.code);
+    const { value, errors } = this.console.take();
+    if (!ok) return { error: errorContent(errors.map((args) => diagnosticAsTyped(args, expanded))) };
+    // A `//%module` cell reports its diagnostics but still succeeds (tslab registers the module anyway).
+    for (const args of errors) out.stream('stderr', `${format(...args)}\n`);
+    return { value };
+  }
+
+  /** `%time` and `%%time`: the clock starts once the code is compiled, as IPython leaves compiling out. */
+  private async timed(code: string, cell: string, label: string, out: CellOutputs): Promise<Step> {
+    let stop: (() => string) | undefined;
+    const step = await this.runCode(code, cell, label, out, () => (stop = startClock()));
+    if (stop) out.stream('stdout', stop());
+    return step;
   }
 
   /** Route the process's output to this cell until the next one starts, as ipykernel does for late output. */
@@ -253,6 +321,6 @@ export class LabHandler extends JupyterHandlerImpl {
     process.stdout.write = streamWriter(out, 'stdout');
     process.stderr.write = streamWriter(out, 'stderr');
     // tslab's own `display` API (import { display } from 'tslab') writes through this variable.
-    (tslabJupyter as { lastWriteDisplayData: DisplaySink }).lastWriteDisplayData = out.display;
+    (tslabJupyter as { lastWriteDisplayData: OutputArea['display'] }).lastWriteDisplayData = out.display;
   }
 }

@@ -4,7 +4,8 @@
  * cells; kernel/handler.ts and kernel/server.ts fix the protocol around them (see those files).
  *
  * Start-up, in order:
- *   1. module resolution, so cells in any folder import 'transfusion-lab' (kernel/resolve.ts);
+ *   1. module resolution, so cells in any folder import 'transfusion-lab' (kernel/resolve.ts), and stack traces in
+ *      terms of cells as typed and the lab's .ts sources (kernel/traceback.ts), so start-up errors read that way too;
  *   2. the engine (src/engine/engine.ts) and the lab's package entry, preloaded so the first cell is fast and
  *      shares this process's instances; the engine's one-line report goes into the kernel's banner;
  *   3. tslab's compiler, warmed before the first request like tslab's own `startKernel` does, type-checking cells
@@ -14,7 +15,8 @@
  *      (src/engine/interrupt.ts), which training loops poll between steps; a second one while the flag is
  *      still up also abandons the awaited promise, for a cell that never polls;
  *   5. the guard (kernel/guard.ts): a cell cannot end the process, and errors nobody caught are reported;
- *   6. the display hook `globalThis[Symbol.for('transfusion.kernel')]` for src/viz's `display()`.
+ *   6. the display hook `globalThis[Symbol.for('transfusion.kernel')]` for src/viz's `display()` and
+ *      `clearOutput()`, and tensors printed like PyTorch's by console.log.
  */
 // First: it must run before tslab's converter loads (kernel/cell-checks.ts).
 import { cellChecks } from './cell-checks';
@@ -26,11 +28,12 @@ import { ConverterSet, createExecutor } from 'tslab/dist/executor';
 import { initEngine } from '../src/engine/engine';
 import { interruptRequested, requestInterrupt } from '../src/engine/interrupt';
 import { describeCheckOptions } from './compiler-options';
-import { installDisplayHook } from './display';
+import { installDisplayHook, installTensorInspect } from './display';
 import { exitKernel, guardProcess } from './guard';
 import { CellConsole, LabHandler } from './handler';
 import { installLabResolution, PACKAGE_NAME } from './resolve';
 import { LabServer } from './server';
+import { installTracebacks } from './traceback';
 
 /** tslab's converters, created on first use (a browser-mode cell is rare; its compiler costs a second). */
 function converters(): ConverterSet {
@@ -82,6 +85,7 @@ async function main(): Promise<void> {
 
   if (cellChecks.problem) log(`transfusion kernel: ${describeCheckOptions(cellChecks)}`);
   const root = installLabResolution();
+  installTracebacks(root);
   const engineLine = await preloadLab(root, log);
   const version = (JSON.parse(fs.readFileSync(path.join(root, 'package.json'), 'utf8')) as { version: string }).version;
 
@@ -102,7 +106,8 @@ async function main(): Promise<void> {
   process.on('SIGINT', interrupt);
   // After the preload, which is what installs the listeners the guard replaces (kernel/guard.ts).
   guardProcess();
-  installDisplayHook(() => handler.displaySink());
+  installDisplayHook(() => handler.outputArea(), (resource, force) => handler.carry(resource, force));
+  installTensorInspect();
 
   await new LabServer(handler, connectionFile, interrupt, log).init();
 }

@@ -5,7 +5,7 @@
  * - `comm_info_request` gets a `comm_info_reply` (tslab answers with a `complete_reply`);
  * - `history_request` (ignored by tslab) gets the kernel's history;
  * - `execute_request` publishes `execute_input`, then the cell's streams, displays with full bundles,
- *   metadata and display ids, its `execute_result` or `error`, then the reply;
+ *   metadata and display ids, `clear_output`, its `execute_result` or `error`, then the reply;
  * - `interrupt_request` (interrupt_mode 'message') interrupts like SIGINT does;
  * - a request whose handler throws gets an error reply instead of silence.
  */
@@ -23,6 +23,12 @@ type Request<M extends keyof LabHandler> = LabHandler[M] extends (req: infer R, 
 /** A request's content in its protocol shape: the sender is authenticated by the connection key, so trusted. */
 function body<T>(msg: WireMessage): T {
   return msg.content as unknown as T;
+}
+
+/** The notebook cell a request runs, where the frontend says so (JupyterLab and Notebook 7 put it in metadata). */
+function cellId(msg: WireMessage): string | undefined {
+  const id = (msg.metadata as { cellId?: unknown }).cellId;
+  return typeof id === 'string' && id !== '' ? id : undefined;
 }
 
 export class LabServer extends ZmqServer {
@@ -73,7 +79,7 @@ export class LabServer extends ZmqServer {
         await this.reply(sock, msg, 'kernel_info_reply', lab.handleKernel());
         return false;
       case 'execute_request':
-        await this.reply(sock, msg, 'execute_reply', await lab.execute(body<ExecuteRequest>(msg), this.outputs(msg), Date.parse(msg.header.date)));
+        await this.reply(sock, msg, 'execute_reply', await lab.execute(body<ExecuteRequest>(msg), this.outputs(msg), Date.parse(msg.header.date), cellId(msg)));
         return false;
       case 'is_complete_request':
         await this.reply(sock, msg, 'is_complete_reply', lab.handleIsComplete(body<Request<'handleIsComplete'>>(msg)));
@@ -114,6 +120,7 @@ export class LabServer extends ZmqServer {
       input: (code, executionCount) => this.publish(parent, 'execute_input', { code, execution_count: executionCount }),
       stream: (name, text) => this.publish(parent, 'stream', { name, text }),
       display: (content, update) => this.publish(parent, update ? 'update_display_data' : 'display_data', content),
+      clear: (wait) => this.publish(parent, 'clear_output', { wait }),
       result: (executionCount, content) => this.publish(parent, 'execute_result', { execution_count: executionCount, ...content }),
       error: (content) => this.publish(parent, 'error', content),
     };

@@ -6,8 +6,7 @@ It starts the kernel named `transfusion` from the Jupyter paths: the installed o
 or the one on JUPYTER_PATH, which is how test/kernel/jupyter.test.ts runs it against a fresh build.
 Needs Debian's python3-jupyter-kernel-test and python3-jupyter-client (or `pip install jupyter_kernel_test`).
 
-Not exercised, because the kernel does not offer them: pager payloads (`code_page_something`) and
-`clear_output` (`code_clear_output`).
+Not exercised, because the kernel does not offer them: pager payloads (`code_page_something`).
 """
 import unittest
 
@@ -45,6 +44,9 @@ class TransfusionKernelTests(jupyter_kernel_test.KernelTests):
     ]
 
     code_generate_error = "throw new Error('boom')"
+
+    # The lab's clearOutput() (src/viz/display.ts) through the same hook.
+    code_clear_output = "(globalThis as any)[Symbol.for('transfusion.kernel')].clearOutput(false)"
 
     completion_samples = [
         {"text": "Math.ab", "matches": {"abs"}},

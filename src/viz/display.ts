@@ -20,6 +20,13 @@ export interface KernelDisplayOptions {
 /** The hook the kernel installs at `globalThis[Symbol.for('transfusion.kernel')]`; tests install a fake one. */
 export interface KernelHook {
   display(bundle: MimeBundle, opts?: KernelDisplayOptions): void;
+  /** Clear the current cell's output area (Jupyter's clear_output); `wait` defers it to the next output. */
+  clearOutput?(wait: boolean): void;
+  /**
+   * Whether the output being made now should carry the page-wide `resource` (plotly.js): true for the first one
+   * since the cell holding it last was re-run, so a saved notebook keeps exactly one copy. `force` claims it anyway.
+   */
+  carry?(resource: string, force: boolean): boolean;
 }
 
 /** The global symbol the kernel hook lives under (Symbol.for, so every copy of this module finds the same one). */
@@ -47,6 +54,17 @@ export interface DisplayHandle {
   update(value: Displayable): void;
 }
 
+/**
+ * Marks a value that is already on the page: a cell ending in `display(x)` has shown `x`, and echoing the
+ * handle as the cell's result would only add `{ displayId, update }` under it.
+ */
+export const SHOWN = Symbol.for('transfusion.shown');
+
+/** True for a value that `display()` returned (see SHOWN). */
+export function alreadyShown(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && (value as { [SHOWN]?: unknown })[SHOWN] === true;
+}
+
 // Ids must not collide with outputs of an earlier kernel still on the page (a notebook re-run after a
 // restart keeps the other cells' old outputs), so a per-process token prefixes a counter. This is not an
 // experiment draw, so it does not go through the seeded Rng.
@@ -63,12 +81,22 @@ export function newDisplayId(prefix = 'display'): string {
 export function display(value: Displayable, opts: { readonly displayId?: string } = {}): DisplayHandle {
   const displayId = opts.displayId ?? newDisplayId();
   send(toBundle(value, 'display(value)'), { displayId });
-  return { displayId, update: (next: Displayable) => updateDisplay(displayId, next) };
+  const handle = { displayId, update: (next: Displayable) => updateDisplay(displayId, next) };
+  Object.defineProperty(handle, SHOWN, { value: true });
+  return handle;
 }
 
 /** Replace the output shown under `displayId` with `value`; outside a kernel this prints nothing. */
 export function updateDisplay(displayId: string, value: Displayable): void {
   send(toBundle(value, 'updateDisplay(id, value)'), { displayId, update: true });
+}
+
+/**
+ * Clear this cell's output so far (a live readout redrawn from scratch). With `wait`, the old output stays until
+ * the next one arrives, so redrawing in a loop does not flicker. Outside a kernel there is nothing to clear.
+ */
+export function clearOutput(opts: { readonly wait?: boolean } = {}): void {
+  kernelHook()?.clearOutput?.(opts.wait ?? false);
 }
 
 function send(bundle: MimeBundle, opts: KernelDisplayOptions): void {

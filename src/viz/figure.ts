@@ -5,14 +5,18 @@
  * The bundle carries three views of the same figure:
  * - `application/vnd.plotly.v1+json`: for frontends with the Plotly renderer (JupyterLab + jupyterlab-plotly);
  * - `text/html`: a div and a script calling `Plotly.newPlot`, for every other frontend and for nbconvert's HTML
- *   export (which ignores the Plotly MIME type). plotly.js is embedded INLINE in the first figure a process
- *   shows and later figures reuse `window.Plotly`, so a notebook carries the 4.8 MB library once, and works
- *   offline and in the exported page;
+ *   export (which ignores the Plotly MIME type). No CDN and no RequireJS: the page must draw offline, in any
+ *   frontend. plotly.js (4.8 MB) is stored INLINE, once per saved notebook: inside the lab's kernel it rides on
+ *   the first figure shown since the kernel started, and again on the first figure of each re-run of the cell
+ *   that holds it (that re-run replaces the cell's old output, library included; the kernel tracks cells by the
+ *   `cellId` frontends send, else by their code). Every other figure's script draws with the page's
+ *   `window.Plotly`, waiting for it, so a notebook (or its HTML export) draws as long as the holder's output is in
+ *   it, whatever order cells ran in. Outside a kernel the first figure of the process carries it;
  * - `text/plain`: one line, for logs and plain consoles.
  */
 import { readFileSync } from 'node:fs';
 import type { HasMimeBundle, MimeBundle } from './mime';
-import { newDisplayId } from './display';
+import { kernelHook, newDisplayId } from './display';
 
 /** One plotly.js trace (`{ type: 'scatter', x, y, ... }`), see https://plotly.com/javascript/reference/. */
 export type PlotlyTrace = Readonly<Record<string, unknown>>;
@@ -29,7 +33,7 @@ export const DEFAULT_FIGURE_HEIGHT = 360;
 
 /**
  * How a figure's HTML gets plotly.js:
- * - `'once'` (default): inline in the first figure of this process, reuse `window.Plotly` afterwards;
+ * - `'once'` (default): inline once per notebook (see the file comment), reuse `window.Plotly` elsewhere;
  * - `'inline'`: always inline (a standalone page, a report file);
  * - `'none'`: never (the page loads plotly.js itself).
  */
@@ -103,26 +107,36 @@ function titleText(title: unknown): string | undefined {
   return undefined;
 }
 
-let plotlyEmbedded = false;
+const LIBRARY = 'plotly.js';
+
+/** Whether this process emitted the library since the last reset; outside a kernel, that alone decides. */
+let embeddedHere = false;
+/** Set by resetPlotlyEmbedding(): the next figure carries the library whatever the kernel's record says. */
+let forceNext = false;
 
 function embedLibrary(embedding: PlotlyEmbedding): boolean {
   if (embedding === 'inline') return true;
-  if (embedding === 'none' || plotlyEmbedded) return false;
-  plotlyEmbedded = true;
-  return true;
+  if (embedding === 'none') return false;
+  const force = forceNext;
+  forceNext = false;
+  const hook = kernelHook();
+  const carry = hook?.carry ? hook.carry(LIBRARY, force) : !embeddedHere;
+  embeddedHere ||= carry;
+  return carry;
 }
 
 /**
- * Make the next figure carry plotly.js again. Call it after "Clear All Outputs" without a kernel restart:
- * the live page still has `window.Plotly`, but the saved notebook (and its HTML export) would lack it.
+ * Make the next figure carry plotly.js again. Needed only after "Clear All Outputs" or deleting the cell that
+ * held it: the live page still has `window.Plotly`, but the saved notebook (and its HTML export) would lack it.
  */
 export function resetPlotlyEmbedding(): void {
-  plotlyEmbedded = false;
+  forceNext = true;
+  embeddedHere = false;
 }
 
-/** True once this process has emitted a figure carrying plotly.js. */
+/** True once this process has emitted a figure carrying plotly.js (since the last reset). */
 export function plotlyIsEmbedded(): boolean {
-  return plotlyEmbedded;
+  return embeddedHere;
 }
 
 let plotlySource: string | undefined;
@@ -170,8 +184,8 @@ function drawScript(id: string, figure: unknown, height: number): string {
     } else if (tries++ < 100) {
       setTimeout(draw, 100);
     } else {
-      el.textContent = 'plotly.js is not loaded on this page: it is embedded in the first figure a kernel shows; ' +
-        're-run that cell, or call resetPlotlyEmbedding() and re-run this one.';
+      el.textContent = 'plotly.js is not on this page: the notebook stores it once, with the first figure shown since ' +
+        'the kernel started; re-run that cell, or call resetPlotlyEmbedding() and re-run this one.';
     }
   }
   draw();

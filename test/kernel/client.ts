@@ -99,10 +99,10 @@ export class KernelClient {
   }
 
   /** Send a request now; resolves with its reply, rejects when the kernel exits first or takes over `timeoutMs`. */
-  async request(type: string, content: Record<string, unknown>, options: { channel?: 'shell' | 'control'; timeoutMs?: number } = {}): Promise<WireMessage> {
+  async request(type: string, content: Record<string, unknown>, options: { channel?: 'shell' | 'control'; timeoutMs?: number; metadata?: Record<string, unknown> } = {}): Promise<WireMessage> {
     const header: Header = { msg_id: randomBytes(16).toString('hex'), msg_type: type, session: this.session, username: 'test', date: new Date().toISOString(), version: PROTOCOL_VERSION };
     const reply = new Promise<WireMessage>((resolve) => this.replies.set(header.msg_id, resolve));
-    await (options.channel === 'control' ? this.control : this.shell).send(new WireMessage([], header, {}, {}, content).encode(this.key));
+    await (options.channel === 'control' ? this.control : this.shell).send(new WireMessage([], header, {}, options.metadata ?? {}, content).encode(this.key));
     const timeoutMs = options.timeoutMs ?? 30_000;
     let timer: NodeJS.Timeout | undefined;
     try {
@@ -117,9 +117,10 @@ export class KernelClient {
     }
   }
 
-  /** Run a cell; the reply and the cell's IOPub messages up to its `idle` status. */
-  async execute(code: string, timeoutMs?: number): Promise<Executed> {
-    const reply = await this.request('execute_request', { code, silent: false, store_history: true, stop_on_error: true }, { timeoutMs });
+  /** Run a cell; the reply and the cell's IOPub messages up to its `idle` status. `cellId` as JupyterLab sends it. */
+  async execute(code: string, timeoutMs?: number, cellId?: string): Promise<Executed> {
+    const metadata = cellId === undefined ? {} : { cellId };
+    const reply = await this.request('execute_request', { code, silent: false, store_history: true, stop_on_error: true }, { timeoutMs, metadata });
     const id = reply.parent.msg_id ?? '';
     const outputs = await this.iopubUntil(id, (msgs) => msgs.some((m) => m.type === 'status' && m.content.execution_state === 'idle'));
     return { reply, outputs };

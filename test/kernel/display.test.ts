@@ -5,7 +5,8 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { contentOf, installDisplayHook, KERNEL_HOOK, KernelHook, resultOf } from '../../kernel/display';
+import { inspect } from 'node:util';
+import { contentOf, installDisplayHook, installTensorInspect, KERNEL_HOOK, KernelHook, OutputArea, resultOf, tensorText } from '../../kernel/display';
 import { DisplayContent } from '../../kernel/protocol';
 import { tf } from '../../src/engine/tf';
 
@@ -36,33 +37,48 @@ test('byte arrays in a bundle become base64, as Jupyter expects for images', () 
   assert.deepEqual(content, { data: { 'image/png': 'iVBORw==', 'text/plain': 'img' }, metadata: {}, transient: { display_id: 'fig-1' } });
 });
 
-test('a tensor shows its values (and a disposed one says so) without leaking tensors', () => {
+test('a tensor shows like PyTorch: values, shape and dtype, abbreviated when long; a disposed one says so', () => {
   const t = tf.tensor2d([[1, 2], [3, 4]]);
   const before = tf.memory().numTensors;
-  assert.equal(resultOf(t).data['text/plain'], t.toString());
-  assert.match(String(resultOf(t).data['text/plain']), /\[\[1, 2\],\s*\[3, 4\]\]/);
+  assert.equal(resultOf(t).data['text/plain'], 'tensor([[1, 2],\n        [3, 4]], shape=[2, 2], dtype=float32)');
   assert.equal(tf.memory().numTensors, before);
   t.dispose();
-  assert.equal(resultOf(t).data['text/plain'], 'Tensor (disposed) shape=[2, 2] dtype=float32');
+  assert.equal(resultOf(t).data['text/plain'], 'tensor(<disposed>, shape=[2, 2], dtype=float32)');
+  const long = tf.range(0, 1000, 1, 'int32');
+  assert.equal(tensorText(long), 'tensor([0, 1, 2, ..., 997, 998, 999], shape=[1000], dtype=int32)');
+  assert.equal(tensorText(tf.scalar(5)), 'tensor(5, shape=[], dtype=float32)');
+  long.dispose();
 });
 
-test('the display hook lives at Symbol.for("transfusion.kernel") and writes to the current sink', () => {
+test('console.log prints a tensor the same way, once the kernel installed it', () => {
+  installTensorInspect();
+  const t = tf.tensor1d([0.5, 1.5]);
+  assert.equal(inspect(t), 'tensor([0.5, 1.5], shape=[2], dtype=float32)');
+  assert.equal(inspect({ t }), '{ t: tensor([0.5, 1.5], shape=[2], dtype=float32) }');
+  t.dispose();
+});
+
+test('the display hook lives at Symbol.for("transfusion.kernel") and writes to the current output area', () => {
   const written: [DisplayContent, boolean][] = [];
-  let sink: ((c: DisplayContent, u: boolean) => void) | null = null;
-  const hook = installDisplayHook(() => sink);
+  const cleared: boolean[] = [];
+  let area: OutputArea | null = null;
+  const hook = installDisplayHook(() => area, () => true);
   assert.equal((globalThis as { [KERNEL_HOOK]?: KernelHook })[KERNEL_HOOK], hook);
   assert.equal(Symbol.for('transfusion.kernel'), KERNEL_HOOK);
 
   assert.throws(() => hook.display({ data: { 'text/plain': 'x' } }), /before any cell ran/);
-  sink = (c, u) => written.push([c, u]);
+  area = { display: (c, u) => written.push([c, u]), clear: (wait) => cleared.push(wait) };
   hook.display({ data: { 'text/html': '<i>1</i>' }, metadata: { 'text/html': { isolated: true } } }, { displayId: 'loss' });
   hook.display({ data: { 'text/plain': '2' } }, { displayId: 'loss', update: true });
   hook.display({ data: { 'text/plain': 'plain' } });
+  hook.clearOutput(true);
   assert.deepEqual(written, [
     [{ data: { 'text/html': '<i>1</i>', 'text/plain': '<display: text/html>' }, metadata: { 'text/html': { isolated: true } }, transient: { display_id: 'loss' } }, false],
     [{ data: { 'text/plain': '2' }, metadata: {}, transient: { display_id: 'loss' } }, true],
     [{ data: { 'text/plain': 'plain' }, metadata: {}, transient: {} }, false],
   ]);
+  assert.deepEqual(cleared, [true]);
   assert.throws(() => hook.display({ data: {} }, { update: true }), /needs opts\.displayId/);
   assert.equal(written.length, 3);
+  delete (globalThis as { [KERNEL_HOOK]?: KernelHook })[KERNEL_HOOK];
 });

@@ -47,6 +47,7 @@ function recorder(): CellOutputs & { events: Event[] } {
     input: (code, n) => events.push(['input', code, n]),
     stream: (name, text) => events.push(['stream', name, text]),
     display: (content: DisplayContent, update: boolean) => events.push([update ? 'update' : 'display', content]),
+    clear: (wait: boolean) => events.push(['clear', wait]),
     result: (n, content) => events.push(['result', n, content.data['text/plain']]),
     error: (content: ErrorContent) => events.push(['error', content.ename, content.evalue]),
   };
@@ -154,12 +155,12 @@ test('a value JSON cannot carry fails its cell instead of vanishing', async () =
 
 test('display output goes to the cell that ran last, and nowhere before the first cell', async () => {
   const { handler } = setup(CELLS);
-  assert.equal(handler.displaySink(), null);
+  assert.equal(handler.outputArea(), null);
   const first = recorder();
   await handler.execute(req('nothing'), first);
   const second = recorder();
   await handler.execute(req('nothing'), second);
-  handler.displaySink()!({ data: { 'text/plain': 'late' }, metadata: {}, transient: {} }, false);
+  handler.outputArea()!.display({ data: { 'text/plain': 'late' }, metadata: {}, transient: {} }, false);
   assert.equal(first.events.length, 1);
   assert.equal(second.events.at(-1)![0], 'display');
 });
@@ -197,4 +198,15 @@ test('errorContent: non-Error throws, and tracebacks stop at the cell boundary',
   const late = new Error('late');
   late.stack = 'Error: late\n    at Timeout._onTimeout (evalmachine.<anonymous>:3:9)';
   assert.deepEqual(cellTraceback(late), ['Error: late', '    at Timeout._onTimeout (evalmachine.<anonymous>:3:9)']);
+});
+
+test('without cell ids a cell is known by its code: a re-run of the cell holding plotly.js carries it again', async () => {
+  const carried: boolean[] = [];
+  const holder: { handler?: LabHandler } = {};
+  const carry = (): boolean => holder.handler!.carry('plotly.js', false);
+  const { handler } = setup({ plot: () => (carried.push(carry(), carry()), true), other: () => (carried.push(carry()), true) });
+  holder.handler = handler;
+  for (const code of ['plot', 'other', 'plot', 'other']) await handler.execute(req(code), recorder());
+  assert.deepEqual(carried, [true, false, false, true, false, false]);
+  assert.equal(handler.carry('plotly.js', true), true, 'resetPlotlyEmbedding() forces a copy');
 });
