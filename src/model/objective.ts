@@ -76,8 +76,23 @@ export class TransfusionObjective {
    * `{ total, breakdown: { lm, diffusion }, tokens }` with total = lm + lambda * diffusion.
    */
   loss(net: TransfusionNet, batch: MixedBatch, rng: Rng = globalRng()): LossOutput {
-    const S = batch.slots.length;
     const t = this.sampleTimes(batch.slots, rng);
+    const S = batch.slots.length;
+    const noise = S > 0 ? rng.randomNormal([S, net.config.latent.height, net.config.latent.width, net.config.latent.channels]) : null;
+    try {
+      return this.lossAt(net, batch, t, noise);
+    } finally {
+      noise?.dispose();
+    }
+  }
+
+  /**
+   * The loss at given times t [S] and noise [S, H, W, C] (null when the batch has no image): what `loss` computes
+   * after its draws, so another implementation can be held to the same numbers on the same draws.
+   */
+  lossAt(net: TransfusionNet, batch: MixedBatch, t: ArrayLike<number>, noise: tf.Tensor | null): LossOutput {
+    const S = batch.slots.length;
+    if (t.length !== S) throw new ShapeError('t', `[S] = [${S}]`, [t.length]);
     const weights = Float32Array.from(t, (u) => this.weighting.weight(u, this.schedule, this.config.prediction));
     const lmRows: number[] = [];
     const lmTargets: number[] = [];
@@ -93,10 +108,12 @@ export class TransfusionObjective {
       let tT: tf.Tensor | null = null;
       if (S > 0) {
         const x0 = stackLatents(batch, net.config.latent);
-        const eps = rng.randomNormal(x0.shape);
+        if (!noise || noise.shape.some((d, i) => d !== x0.shape[i]) || noise.rank !== x0.rank) {
+          throw new ShapeError('noise', `[S, H, W, C] = [${x0.shape.join(', ')}]`, noise?.shape ?? []);
+        }
         const c = coefficients(this.schedule, t, 4);
-        latents = addNoise(x0, eps, c.alpha, c.sigma);
-        target = makeTarget(this.config.prediction, x0, eps, c.alpha, c.sigma, { dAlpha: c.dAlpha, dSigma: c.dSigma });
+        latents = addNoise(x0, noise, c.alpha, c.sigma);
+        target = makeTarget(this.config.prediction, x0, noise, c.alpha, c.sigma, { dAlpha: c.dAlpha, dSigma: c.dSigma });
         tT = tf.tensor1d(Float32Array.from(t), 'float32');
       }
       const out = net.forward({ ...batch, latents, t: tT });
