@@ -48,4 +48,5 @@ export * from './latents/index';
 export * from './baseline/index';
 export * from './eval/index';
 export * from './experiments/index';
+export * from './export/torch';
 export * from './viz/index';
