@@ -18,7 +18,7 @@ import { coefficients, addNoise } from '../../src/schedules/forward';
 import { readSafetensors, toTensor, writeSafetensors } from '../../src/checkpoint/safetensors';
 import { exportTorch } from '../../src/export/torch';
 import { tempFolder } from '../checkpoint/helpers';
-import { doubles, floats, ints, labBatch, python, relativeDeviation, torchMissing } from './helpers';
+import { doubles, fixture, floats, ints, labBatch, python, relativeDeviation, torchMissing } from './helpers';
 
 const TOLERANCE = 1e-4;
 const missing = torchMissing();
@@ -128,7 +128,7 @@ test('the exported PyTorch model matches the lab: loss, LM logits and diffusion 
     mkdirSync(caseDir);
     return { c, caseDir, lab: prepare(c, caseDir) };
   });
-  python('equivalence.py', labs.map((l) => l.caseDir), 300_000);
+  python([fixture('equivalence.py'), ...labs.map((l) => l.caseDir)], 300_000);
   const rows: string[] = [];
   for (const { c, caseDir, lab } of labs) {
     const { tensors } = readSafetensors(join(caseDir, 'torch.safetensors'));

@@ -23,10 +23,10 @@ export function fixture(name: string): string {
   return existsSync(here) ? here : join(__dirname, '..', '..', '..', 'test', 'export', 'fixtures', name);
 }
 
-/** Run a Python fixture; its output on failure, so a test failure shows the traceback. */
-export function python(script: string, args: readonly string[], timeoutMs = 120_000): string {
-  const r = spawnSync(PYTHON, [fixture(script), ...args], { encoding: 'utf8', timeout: timeoutMs });
-  if (r.status !== 0) throw new Error(`${script} exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
+/** Run /usr/bin/python3 with `args`; its output, or on failure an error holding it, so a test shows the traceback. */
+export function python(args: readonly string[], timeoutMs = 120_000, cwd?: string): string {
+  const r = spawnSync(PYTHON, args, { encoding: 'utf8', timeout: timeoutMs, cwd });
+  if (r.status !== 0) throw new Error(`python3 ${args.join(' ')} exited ${r.status ?? r.signal}:\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
 

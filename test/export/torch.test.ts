@@ -26,7 +26,7 @@ test('a run folder exports as a PyTorch project: sources, complete config, and i
   const trained = await trainRun({ ...TINY_SPEC, name: 'run', root, progress: false });
   const out = join(root, 'torch');
   const result = exportTorch(join(root, 'run'), out);
-  assert.deepEqual([...result.files].sort(), ['config.json', 'model.py', 'objective.py', 'safetensors_io.py', 'weights.safetensors'].sort());
+  assert.deepEqual([...result.files].sort(), ['config.json', 'model.py', 'objective.py', 'safetensors_io.py', 'train.py', 'weights.safetensors'].sort());
   for (const f of result.files) assert.ok(existsSync(join(out, f)), f);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')), JSON.parse(JSON.stringify(completeConfig(trained.model))));
 
