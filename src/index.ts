@@ -49,4 +49,5 @@ export * from './baseline/index';
 export * from './eval/index';
 export * from './experiments/index';
 export * from './export/torch';
+export * from './export/shards';
 export * from './viz/index';
