@@ -77,10 +77,35 @@ export function newDisplayId(prefix = 'display'): string {
   return `${prefix}-${processToken}-${displayCounter}`;
 }
 
+/** The output a bundle is being made for, while display() or updateDisplay() asks for it. */
+export interface OutputTarget {
+  readonly displayId: string;
+  readonly update: boolean;
+}
+
+let making: OutputTarget | null = null;
+
+/**
+ * The output the bundle being made now is for, or null (a cell's result). A figure needs it: an update replaces
+ * the whole output, so it must carry plotly.js again exactly when the output it replaces did.
+ */
+export function outputBeingMade(): OutputTarget | null {
+  return making;
+}
+
+function bundleFor(value: Displayable, target: OutputTarget, what: string): MimeBundle {
+  making = target;
+  try {
+    return toBundle(value, what);
+  } finally {
+    making = null;
+  }
+}
+
 /** Show `value` now. Returns a handle whose `update()` replaces this output (update_display_data). */
 export function display(value: Displayable, opts: { readonly displayId?: string } = {}): DisplayHandle {
   const displayId = opts.displayId ?? newDisplayId();
-  send(toBundle(value, 'display(value)'), { displayId });
+  send(bundleFor(value, { displayId, update: false }, 'display(value)'), { displayId });
   const handle = { displayId, update: (next: Displayable) => updateDisplay(displayId, next) };
   Object.defineProperty(handle, SHOWN, { value: true });
   return handle;
@@ -88,7 +113,7 @@ export function display(value: Displayable, opts: { readonly displayId?: string 
 
 /** Replace the output shown under `displayId` with `value`; outside a kernel this prints nothing. */
 export function updateDisplay(displayId: string, value: Displayable): void {
-  send(toBundle(value, 'updateDisplay(id, value)'), { displayId, update: true });
+  send(bundleFor(value, { displayId, update: true }, 'updateDisplay(id, value)'), { displayId, update: true });
 }
 
 /**

@@ -16,7 +16,7 @@
  */
 import { readFileSync } from 'node:fs';
 import type { HasMimeBundle, MimeBundle } from './mime';
-import { kernelHook, newDisplayId } from './display';
+import { kernelHook, newDisplayId, outputBeingMade } from './display';
 
 /** One plotly.js trace (`{ type: 'scatter', x, y, ... }`), see https://plotly.com/javascript/reference/. */
 export type PlotlyTrace = Readonly<Record<string, unknown>>;
@@ -114,14 +114,20 @@ let embeddedHere = false;
 /** Set by resetPlotlyEmbedding(): the next figure carries the library whatever the kernel's record says. */
 let forceNext = false;
 
+/** Display ids whose output carries the library: updating one must keep it (a plot redrawn as training runs). */
+const carrierDisplays = new Set<string>();
+
 function embedLibrary(embedding: PlotlyEmbedding): boolean {
   if (embedding === 'inline') return true;
   if (embedding === 'none') return false;
+  const target = outputBeingMade();
+  if (target?.update && !forceNext) return carrierDisplays.has(target.displayId);
   const force = forceNext;
   forceNext = false;
   const hook = kernelHook();
   const carry = hook?.carry ? hook.carry(LIBRARY, force) : !embeddedHere;
   embeddedHere ||= carry;
+  if (carry && target) carrierDisplays.add(target.displayId);
   return carry;
 }
 

@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { display, KERNEL_HOOK, updateDisplay } from '../../src/viz/display';
 import { Figure, plotlyIsEmbedded, plotlyJs, resetPlotlyEmbedding } from '../../src/viz/figure';
+import type { MimeBundle } from '../../src/viz/mime';
 
 // plotly.js-dist-min's banner; present exactly where the library itself is embedded.
 const MARKER = '* plotly.js v';
@@ -61,4 +63,28 @@ test('typed arrays become plain arrays, and withLayout merges the top level', ()
   assert.deepEqual(taller.layout, { height: 500, title: { text: 't' } });
   assert.deepEqual(fig.layout, { height: 300, title: { text: 't' } });
   assert.match(taller.toHtml('none'), /height:500px/);
+});
+
+test('in a kernel, the kernel decides which figure carries plotly.js, and an update keeps what its output had', () => {
+  const sent: { html: string; update: boolean }[] = [];
+  const asked: boolean[] = [];
+  let holder = false;
+  const g = globalThis as Record<symbol, unknown>;
+  g[KERNEL_HOOK] = {
+    display: (bundle: MimeBundle, opts?: { update?: boolean }) => sent.push({ html: String(bundle.data['text/html']), update: opts?.update ?? false }),
+    carry: (_resource: string, force: boolean) => (asked.push(force), force || !holder ? (holder = true) : false),
+  };
+  try {
+    const live = display(new Figure([{ y: [1] }]));
+    const other = display(new Figure([{ y: [2] }]));
+    live.update(new Figure([{ y: [1, 2] }]));
+    other.update(new Figure([{ y: [2, 3] }]));
+    resetPlotlyEmbedding();
+    updateDisplay(other.displayId, new Figure([{ y: [2, 3, 4] }]));
+    other.update(new Figure([{ y: [2, 3, 4, 5] }]));
+  } finally {
+    delete g[KERNEL_HOOK];
+  }
+  assert.deepEqual(sent.map((s) => s.html.includes(MARKER)), [true, false, true, false, true, true]);
+  assert.deepEqual(asked, [false, false, true], 'updates do not ask the kernel, unless a reset forces a copy');
 });
