@@ -11,8 +11,9 @@
  * - shorthand properties naming an earlier cell's variables (`{ model }`) work (kernel/shorthand.ts);
  * - tracebacks name cell lines as typed, with the lines around the failing one (kernel/traceback.ts);
  * - IPython's everyday magics (kernel/magics.ts); a cell ending in `display(x)` shows x once, not its handle too;
- * - a page-wide resource (plotly.js) rides on one output per notebook (`carry`).
- * Inspection and completion are tslab's, inherited unchanged.
+ * - a page-wide resource (plotly.js) rides on one output per notebook (`carry`);
+ * - inspecting inside a call's parentheses (`lab.trainRun(|`) shows the called function's signature and doc.
+ * Completion is tslab's, inherited unchanged.
  */
 import { format, TextDecoder } from 'node:util';
 import * as ts from '@tslab/typescript-for-tslab';
@@ -127,6 +128,26 @@ export function errorContent(reports: readonly unknown[][]): ErrorContent {
   return { ename: 'TSError', evalue: lines[0], traceback: lines };
 }
 
+/**
+ * The position of the name called by the innermost call whose parentheses hold `cursor` (`lab.trainRun(|` gives
+ * the end of `trainRun`), or null when the cursor is in no call's arguments.
+ */
+export function enclosingCallee(code: string, cursor: number): number | null {
+  const source = ts.createSourceFile('cell.ts', code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
+  let found: number | null = null;
+  const visit = (node: ts.Node): void => {
+    // A call still being typed has no `)`: its parentheses reach to the end of the cell, trailing spaces too.
+    const end = code.charAt(node.end - 1) === ')' ? node.end - 1 : code.length;
+    if ((ts.isCallExpression(node) || ts.isNewExpression(node)) && node.arguments && node.arguments.pos <= cursor && cursor <= end) {
+      const name = ts.isPropertyAccessExpression(node.expression) ? node.expression.name : node.expression;
+      found = name.end;
+    }
+    ts.forEachChild(node, visit);
+  };
+  visit(source);
+  return found;
+}
+
 /** `invalid` for code that no amount of further typing completes: a syntax error before its end. */
 export function isInvalid(code: string): boolean {
   // As a module, like tslab compiles cells, so a top-level `await` parses.
@@ -209,6 +230,15 @@ export class LabHandler extends JupyterHandlerImpl {
     const code = maskMagics(req.code);
     const base = super.handleIsComplete({ ...req, code });
     return base.status === 'complete' && isInvalid(code) ? { status: 'invalid' } : base;
+  }
+
+  override handleInspect(req: Parameters<JupyterHandlerImpl['handleInspect']>[0]): ReturnType<JupyterHandlerImpl['handleInspect']> {
+    const code = maskMagics(req.code);
+    const base = super.handleInspect({ ...req, code });
+    if (base.found) return base;
+    // Shift-Tab right after `(` is where the signature is wanted most, and there is no name under the cursor.
+    const callee = enclosingCallee(code, req.cursor_pos);
+    return callee === null ? base : super.handleInspect({ ...req, code, cursor_pos: callee });
   }
 
   override handleShutdown(req: Parameters<JupyterHandlerImpl['handleShutdown']>[0]): ReturnType<JupyterHandlerImpl['handleShutdown']> & { status: 'ok' } {

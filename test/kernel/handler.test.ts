@@ -7,7 +7,7 @@ import { afterEach, beforeEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import * as path from 'node:path';
 import type { Executor } from 'tslab/dist/executor';
-import { CellConsole, CellOutputs, cellTraceback, errorContent, isInvalid, LabHandler } from '../../kernel/handler';
+import { CellConsole, CellOutputs, cellTraceback, enclosingCallee, errorContent, isInvalid, LabHandler } from '../../kernel/handler';
 import { DisplayContent, ErrorContent, ExecuteRequest } from '../../kernel/protocol';
 import { clearInterrupt, interruptRequested, requestInterrupt } from '../../src/engine/interrupt';
 
@@ -209,4 +209,12 @@ test('without cell ids a cell is known by its code: a re-run of the cell holding
   for (const code of ['plot', 'other', 'plot', 'other']) await handler.execute(req(code), recorder());
   assert.deepEqual(carried, [true, false, false, true, false, false]);
   assert.equal(handler.carry('plotly.js', true), true, 'resetPlotlyEmbedding() forces a copy');
+});
+
+test('enclosingCallee: the called name around a cursor in the parentheses, the innermost call winning', () => {
+  assert.equal(enclosingCallee('lab.trainRun(', 13), 'lab.trainRun'.length);
+  assert.equal(enclosingCallee('f(g(1), ', 8), 1);
+  assert.equal(enclosingCallee('f(g(1', 5), 3);
+  assert.equal(enclosingCallee('new Foo(', 8), 7);
+  assert.equal(enclosingCallee('f(1); x', 7), null);
 });

@@ -184,6 +184,18 @@ test('tensors print like PyTorch, as a result and through console.log', async ()
   assert.equal(streamText(await ok("console.log(lab.tf.range(0, 1000, 1, 'int32'))"), 'stdout'), 'tensor([0, 1, 2, ..., 997, 998, 999], shape=[1000], dtype=int32)\n');
 });
 
+test('inspecting inside a call shows the called function: its signature and its doc comment', async () => {
+  for (const code of ['lab.trainRun(', "lab.trainRun({ name: 'x', steps: 5", 'const r = await lab.trainRun(\n']) {
+    const reply = await kernel.request('inspect_request', { code, cursor_pos: code.length, detail_level: 0 });
+    assert.equal(reply.content.found, true, code);
+    const text = String((reply.content.data as Record<string, unknown>)['text/plain']);
+    assert.match(text, /^function trainRun\(options: (lab\.)?TrainRunOptions\): Promise<(lab\.)?TrainRunResult>/, code);
+    assert.match(text, /Train, record, sample, evaluate and checkpoint one run/, code);
+  }
+  const outside = await kernel.request('inspect_request', { code: 'lab.trainRun(1); ', cursor_pos: 17, detail_level: 0 });
+  assert.equal(outside.content.found, false, 'after the call has closed there is nothing to show');
+});
+
 test('npm start opens no browser with NO_BROWSER=1, --no-browser, or `npm start --no-browser`', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polish-start-'));
   try {
