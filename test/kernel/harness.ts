@@ -23,7 +23,7 @@ export const LAUNCHER = process.env.TRANSFUSION_KERNEL_LAUNCHER ? path.resolve(p
  * What the kernel tests run from dist/: the kernel and the lab files it imports. The rest of the lab may
  * lag behind (other work in progress must not force a rebuild on every run of these tests).
  */
-const KERNEL_SOURCES = ['kernel', 'src/engine/engine.ts', 'src/engine/tf.ts', 'src/engine/interrupt.ts', 'src/viz/mime.ts', 'src/index.ts'];
+const KERNEL_SOURCES = ['kernel', 'src/engine/engine.ts', 'src/engine/tf.ts', 'src/engine/interrupt.ts', 'src/viz/mime.ts', 'src/viz/display.ts', 'src/viz/figure.ts', 'src/index.ts'];
 
 function newestSource(p: string): number {
   const stat = fs.statSync(p);
