@@ -89,7 +89,8 @@ export function cellTraceback(e: Error): string[] {
   // the compiled cell, or the kernel's own line (kernel/guard.ts refusing process.exit); the traceback's excerpt
   // shows the cell as typed instead.
   if (/^\S+:\d+$/.test(lines[0]) && lines.indexOf('') > 0) lines = lines.slice(lines.indexOf('') + 1);
-  const below = lines.findIndex((l) => /^\s+at .*\(node:vm:/.test(l));
+  // Below the cell: Node's vm for the synchronous part, tslab's executor awaiting an asynchronous one.
+  const below = lines.findIndex((l) => /^\s+at .*(\(node:vm:|[/\\]tslab[/\\]dist[/\\]executor\.js:)/.test(l));
   return below < 0 ? lines : lines.slice(0, below);
 }
 

@@ -195,6 +195,9 @@ test('errorContent: non-Error throws, and tracebacks stop at the cell boundary',
   const refused = new Error('not allowed');
   refused.stack = [`${path.join(__dirname, '..', '..', 'kernel', 'guard.js')}:65`, '    throw new KernelExitError(...);', '    ^', '', 'KernelExitError: not allowed', '    at evalmachine.<anonymous>:3:9'].join('\n');
   assert.deepEqual(cellTraceback(refused), ['KernelExitError: not allowed', '    at evalmachine.<anonymous>:3:9'], "the kernel's own source line is not shown");
+  const awaited = new Error('awaited');
+  awaited.stack = ['Error: awaited', '    at async Cell In[2], line 5, column 1', '    at async Object.execute (/lab/node_modules/tslab/dist/executor.js:173:17)', '    at async LabHandler.runCode (/lab/kernel/handler.ts:332:16)'].join('\n');
+  assert.deepEqual(cellTraceback(awaited), ['Error: awaited', '    at async Cell In[2], line 5, column 1'], 'an awaited cell stops above tslab too');
   const late = new Error('late');
   late.stack = 'Error: late\n    at Timeout._onTimeout (evalmachine.<anonymous>:3:9)';
   assert.deepEqual(cellTraceback(late), ['Error: late', '    at Timeout._onTimeout (evalmachine.<anonymous>:3:9)']);

@@ -127,6 +127,10 @@ test('a runtime error names the cell line as typed, with the lines around it, an
   );
   assert.ok(e.traceback.endsWith(`\n\nCell In[${count}], line 2\n      1 function step(n: number): number {\n----> 2   if (n > 2) throw new RangeError(\`bad step \${n}\`);\n      3   return n;`), e.traceback);
 
+  const awaited = await failed("await Promise.resolve();\nthrow new SyntaxError('after await');");
+  assert.match(awaited.traceback, /^SyntaxError: after await\n {4}at (async )?Cell In\[\d+\], line 2, column 7\n\nCell In\[\d+\], line 2\n/);
+  assert.doesNotMatch(awaited.traceback, /tslab|handler/, 'an awaited cell is cut above the kernel too');
+
   const lib = await failed("lab.makeSchedule({ kind: 'cosine', nope: 1 } as never);");
   assert.match(lib.traceback, /at (Object\.)?makeSchedule \(\S*src\/schedules\/make-schedule\.ts:\d+:\d+\)/);
   assert.doesNotMatch(lib.traceback, /\.js:\d+:\d+/);
