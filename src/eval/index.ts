@@ -1,7 +1,7 @@
 /**
  * Toy-scale evaluation of a Transfusion trained on MNIST digits: the reference digit classifier (trained once,
  * cached on disk), the Frechet distance on its features, caption parsing, held-out caption perplexity, and
- * `evaluate`, which returns one results-table row.
+ * `evaluate`, which returns one results-table row, and `probe`, a seconds-long look while a run trains.
  */
 export * from './classifier';
 export * from './classifier-train';
@@ -13,3 +13,4 @@ export * from './caption-digit';
 export * from './perplexity';
 export * from './diffusion-loss';
 export * from './evaluate';
+export * from './probe';

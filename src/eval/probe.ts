@@ -34,6 +34,8 @@ export const DEFAULT_PROBE: ProbeConfig = { n: 5, steps: 25, guidance: 3, heldou
 export interface ProbeRow {
   readonly t2i_accuracy: number;
   readonly caption_accuracy: number;
+  /** The first few captions as generated, to read what the model says when it is wrong. */
+  readonly captions: readonly string[];
   readonly seconds: number;
 }
 
@@ -61,6 +63,7 @@ export function probe(model: Transfusion, scorer: DigitScorer, overrides: DeepPa
   return {
     t2i_accuracy: t2i,
     caption_accuracy: captionAccuracy(captions, heldout.labels.subarray(0, m)),
+    captions: captions.slice(0, 5),
     seconds: (performance.now() - started) / 1000,
   };
 }

@@ -13,6 +13,8 @@ export * from './load-run';
 export * from './compare';
 export * from './report';
 export * from './zip';
+export * from './recipes';
+export * from './stats';
 export { FolderLock, FolderLockedError, LOCK_FILE, readLock, type LockOwner } from './lock';
 export { configChanges } from './config-diff';
 export { RunFileError } from './file-check';

@@ -1,0 +1,31 @@
+/**
+ * Named training recipes: complete experiment specs (model preset, optimiser, run length, batch) that a run or
+ * sweep starts from, `trainRun({ ...lab.RECIPES['mnist-fast'], name: 'x' })`. A model preset (src/model/config.ts)
+ * says what the network and objective are; a recipe adds how long and how hard it trains. `npm run speedrun`
+ * measures a recipe's time to quality (README, "Time to quality").
+ */
+import type { ExperimentSpec } from './experiment-config';
+
+export const RECIPES = {
+  /** The lab's first bounded CPU run (README, "What a bounded CPU run reaches"): the paper-style `mnist` preset, 16 x 3000. */
+  mnist: {
+    preset: 'mnist',
+    steps: 3000,
+    batchSize: 16,
+    train: { optimizer: { lr: 1e-3 } },
+    data: { kind: 'mnist', size: 16 },
+  },
+  /**
+   * The `mnist-fast` preset, 32 pairs a step for 2000 steps, with an averaged copy of the weights (EMA 0.999 with
+   * warmup, src/train/ema.ts) for sampling and evaluation.
+   */
+  'mnist-fast': {
+    preset: 'mnist-fast',
+    steps: 2000,
+    batchSize: 32,
+    train: { optimizer: { lr: 1e-3 }, emaDecay: 0.999 },
+    data: { kind: 'mnist', size: 16 },
+  },
+} as const satisfies Record<string, ExperimentSpec>;
+
+export type RecipeName = keyof typeof RECIPES;

@@ -1,0 +1,40 @@
+import { before, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { tf } from '../../src/engine/tf';
+import { initEngine } from '../../src/engine/engine';
+import { setSeed } from '../../src/engine/random';
+import { TrainingRun } from '../../src/checkpoint/session';
+import { buildDataset, resolveExperiment } from '../../src/experiments/experiment-config';
+import { RECIPES } from '../../src/experiments/recipes';
+import { resolveConfig } from '../../src/model/config';
+import { assertLossFalls } from '../helpers/training';
+
+before(async () => {
+  await initEngine();
+});
+
+test('every recipe resolves to a complete experiment, and mnist-fast keeps the paper-style mnist preset beside it', () => {
+  for (const [name, spec] of Object.entries(RECIPES)) {
+    const config = resolveExperiment(spec);
+    assert.ok(config.steps > 0, name);
+    assert.equal(config.data.kind, 'mnist', name);
+  }
+  const fast = resolveExperiment(RECIPES['mnist-fast']);
+  const paper = resolveConfig('mnist');
+  assert.equal(fast.model.net.patchSize, 4, 'the fast recipe cuts 16 patches per digit');
+  assert.equal(paper.net.patchSize, 2, 'the mnist preset is unchanged');
+  assert.equal(paper.objective.lambda, 5);
+});
+
+test('the mnist-fast recipe learns in a short run (loss falls) and leaks no tensors', async () => {
+  const config = resolveExperiment({ ...RECIPES['mnist-fast'], steps: 24, batchSize: 8 });
+  setSeed(config.seed);
+  const before = tf.memory().numTensors;
+  const session = TrainingRun.create(buildDataset(config.data), { preset: config.model, train: config.train, loader: { batchSize: config.batchSize }, seed: config.seed });
+  const counts: number[] = [];
+  await session.train(config.steps, { onStep: () => counts.push(tf.memory().numTensors) });
+  assertLossFalls(session.trainer.history.map((h) => h.loss), 0.8, 4);
+  assert.equal(new Set(counts.slice(2)).size, 1, `tensor count drifts during training: ${counts.join(', ')}`);
+  session.dispose();
+  assert.equal(tf.memory().numTensors, before);
+});
