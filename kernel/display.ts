@@ -10,22 +10,13 @@
 import { inspect } from 'node:util';
 import { tf } from '../src/engine/tf';
 import { hasMimeBundle, MimeBundle } from '../src/viz/mime';
+import { KERNEL_HOOK, type KernelDisplayOptions, type KernelHook as VizKernelHook } from '../src/viz/display';
 import { DisplayContent } from './protocol';
 
-/** Options of the hook's `display()`; `update` replaces the output that an earlier call gave `displayId`. */
-export interface DisplayOptions {
-  readonly displayId?: string;
-  readonly update?: boolean;
-}
-
-/** The object the kernel publishes at `globalThis[Symbol.for('transfusion.kernel')]` (src/viz/display.ts uses it). */
-export interface KernelHook {
-  display(bundle: MimeBundle, opts?: DisplayOptions): void;
-  clearOutput(wait: boolean): void;
-  carry(resource: string, force: boolean): boolean;
-}
-
-export const KERNEL_HOOK = Symbol.for('transfusion.kernel');
+// The hook's contract lives with the code that calls it (src/viz/display.ts), since src/ never imports kernel/;
+// the kernel's own hook implements every method, where a test's fake may leave some out.
+export { KERNEL_HOOK };
+export type KernelHook = Required<VizKernelHook>;
 
 /** Where displayed content goes: the outputs of the cell that ran last (as ipykernel does for late output). */
 export type DisplaySink = (content: DisplayContent, update: boolean) => void;
@@ -100,7 +91,7 @@ export function installDisplayHook(area: () => OutputArea | null, carry: Carrier
     return out;
   };
   const hook: KernelHook = {
-    display(bundle: MimeBundle, opts: DisplayOptions = {}): void {
+    display(bundle: MimeBundle, opts: KernelDisplayOptions = {}): void {
       if (opts.update && opts.displayId === undefined) {
         throw new Error('display(bundle, { update: true }) needs opts.displayId: the id of the output to replace');
       }
