@@ -3,6 +3,7 @@
  * folder ("config changed at steps (300 -> 400), train.optimizer.lr (0.001 -> 0.0003)").
  */
 import { canonicalJson } from './atomic';
+import { resolveExperiment, specOf, type ExperimentConfig } from './experiment-config';
 
 function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -29,6 +30,20 @@ function collect(before: unknown, after: unknown, path: string, out: [string, un
     return;
   }
   out.push([path || '(the whole config)', before, after]);
+}
+
+/**
+ * A recorded config as this version of the lab resolves it: a field the lab gained after the run was recorded
+ * takes its default, as it does when the run's checkpoint is restored (src/config.ts fills missing fields), so
+ * an upgrade alone never reads as a change of config. A record this version cannot resolve is compared as it is,
+ * and its differences are reported.
+ */
+export function asResolvedNow(recorded: ExperimentConfig): ExperimentConfig {
+  try {
+    return resolveExperiment(specOf(recorded));
+  } catch {
+    return recorded;
+  }
 }
 
 /** The fields that differ from `before` to `after`, as `path (old -> new)`, in path order. */

@@ -18,7 +18,7 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../config';
 import { canonicalJson, readJsonFile, writeRunJson } from './atomic';
-import { configChanges, describeChanges } from './config-diff';
+import { asResolvedNow, configChanges, describeChanges } from './config-diff';
 import { canonicalPath, withField } from './dotted-path';
 import { resolveExperiment, type ExperimentConfig, type ExperimentSpec } from './experiment-config';
 import { EXPECT, expectField, expectRoot, expectValue, oneOf } from './file-check';
@@ -204,7 +204,7 @@ function baseWithoutSeed(config: ExperimentConfig): Omit<ExperimentConfig, 'seed
  */
 function checkExisting(root: string, name: string, previous: SweepManifest | null, base: ExperimentConfig, arms: readonly SweepArm[]): void {
   if (previous) {
-    const changes = configChanges(baseWithoutSeed(previous.base), baseWithoutSeed(base));
+    const changes = configChanges(baseWithoutSeed(asResolvedNow(previous.base)), baseWithoutSeed(base));
     if (changes.length > 0) {
       throw new ConfigError('sweep.name', name, `a new sweep name, or delete ${root}: its base config changed at ${describeChanges(changes)}, so its arms would not compare with new ones`);
     }
@@ -212,7 +212,7 @@ function checkExisting(root: string, name: string, previous: SweepManifest | nul
   for (const arm of arms) {
     const dir = join(root, arm.name);
     if (!existsSync(join(dir, RUN_FILES.record))) continue;
-    const changes = configChanges(readRecord(dir).config, arm.config);
+    const changes = configChanges(asResolvedNow(readRecord<ExperimentConfig>(dir).config), arm.config);
     if (changes.length > 0) {
       throw new ConfigError('sweep.name', name, `a new sweep name, or delete ${root}: its arm ${arm.name} was run with a different config (changed at ${describeChanges(changes)})`);
     }

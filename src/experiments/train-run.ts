@@ -36,7 +36,7 @@ import { evaluate } from '../eval/evaluate';
 import { imageGrid, type ImageGrid } from '../viz/image-grid';
 import { Progress, type ProgressOptions } from '../viz/progress';
 import { ConfigError } from '../config';
-import { configChanges, describeChanges } from './config-diff';
+import { asResolvedNow, configChanges, describeChanges } from './config-diff';
 import { FolderLock, folderHasContent, isLockFile } from './lock';
 import { buildDataset, checkDataFitsModel, resolveExperiment, type ExperimentConfig, type ExperimentSpec, type SampleConfig } from './experiment-config';
 import { DEFAULT_RUNS_ROOT, RUN_FILES, Run, checkName, readRecord, type ArmInfo, type RunStatus } from './run-record';
@@ -139,7 +139,7 @@ function planStart(dir: string, config: ExperimentConfig, options: TrainRunOptio
     throw new Error(`${dir} holds ${shown} but no ${RUN_FILES.record}, so it is not a run (a sweep, or other files): use another name, or pass overwrite: true to replace the folder`);
   }
   const record = readRecord<ExperimentConfig>(dir);
-  const changes = configChanges(record.config, config);
+  const changes = configChanges(asResolvedNow(record.config), config);
   if (record.status === 'finished') {
     const which = `${record.steps} steps, ended ${record.endedAt}`;
     if (changes.length > 0) {

@@ -247,6 +247,24 @@ test('a finished run asked to resume is loaded from its checkpoint, not trained 
   assert.equal(fs.readFileSync(join(dir, 'run.json'), 'utf8'), recordBefore);
 });
 
+test('a run recorded before the lab gained a config field is still this run: reused, and its sweep still compares', async () => {
+  const dir = await trained('older');
+  // As an earlier version of the lab wrote it: without train.emaWarmup, which came later with its default.
+  const record = JSON.parse(fs.readFileSync(join(dir, 'run.json'), 'utf8'));
+  delete record.config.train.emaWarmup;
+  fs.writeFileSync(join(dir, 'run.json'), JSON.stringify(record));
+  let steps = 0;
+  const again = await trainRun(tiny('older', { onStep: () => void steps++ }));
+  try {
+    assert.equal(again.reused, true);
+    assert.equal(steps, 0);
+  } finally {
+    again.dispose();
+  }
+  // A field that really changed is still named.
+  await assert.rejects(trainRun(tiny('older', { steps: 4 })), /older: it holds a finished run \(3 steps, .*\) of another config: changed at steps \(3 -> 4\)/);
+});
+
 test('replacing a finished run needs overwrite: true, and the refusal says so without deleting anything', async () => {
   const dir = await trained('kept');
   const before = snapshot(dir);
