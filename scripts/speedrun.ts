@@ -120,6 +120,11 @@ async function main(): Promise<void> {
     let trainMs = 0;
     let lastMark = performance.now();
     const reached: Record<'t2i' | 'caption', number | null> = { t2i: null, caption: null };
+    // The first time each accuracy reaches the threshold, in training minutes.
+    const mark = (row: { t2i_accuracy: number; caption_accuracy: number }, minutes: number): void => {
+      if (reached.t2i === null && row.t2i_accuracy >= THRESHOLD) reached.t2i = minutes;
+      if (reached.caption === null && row.caption_accuracy >= THRESHOLD) reached.caption = minutes;
+    };
     console.log(JSON.stringify({ seed, label, steps: config.steps, batch: config.batchSize, every }));
     setSeed(config.seed);
     const session = TrainingRun.create(buildDataset(config.data), { preset: config.model, train: config.train, loader: { batchSize: config.batchSize }, seed: config.seed });
@@ -132,8 +137,7 @@ async function main(): Promise<void> {
         const row = withEmaWeights(model, trainer.ema, () => probe(model, classifier));
         model.train();
         const minutes = trainMs / 60000;
-        if (reached.t2i === null && row.t2i_accuracy >= THRESHOLD) reached.t2i = minutes;
-        if (reached.caption === null && row.caption_accuracy >= THRESHOLD) reached.caption = minutes;
+        mark(row, minutes);
         console.log(JSON.stringify({ seed, step, train_minutes: +minutes.toFixed(2), loss: +report.loss.toFixed(4), ...report.breakdown, t2i_accuracy: row.t2i_accuracy, caption_accuracy: row.caption_accuracy, captions: row.captions, probe_seconds: +row.seconds.toFixed(1) }));
         lastMark = performance.now();
       },
@@ -143,8 +147,7 @@ async function main(): Promise<void> {
     trainer.ema?.swap(model.namedParameters());
     model.eval();
     const row = await evaluate(model, { n: 20, steps: 50, guidance: 3, heldout: 200 }, { classifier });
-    if (reached.t2i === null && row.t2i_accuracy >= THRESHOLD) reached.t2i = minutes;
-    if (reached.caption === null && row.caption_accuracy >= THRESHOLD) reached.caption = minutes;
+    mark(row, minutes);
     const { seed: evalSeed, ...scores } = row;
     const final = { ...scores, eval_seed: evalSeed, train_minutes: +minutes.toFixed(2), t2i_minutes: reached.t2i === null ? null : +reached.t2i.toFixed(2), caption_minutes: reached.caption === null ? null : +reached.caption.toFixed(2) };
     console.log(JSON.stringify({ seed, final: true, ...final }));

@@ -108,6 +108,14 @@ export interface EvalInputs {
   readonly generate?: DeepPartial<GenerateOptions>;
 }
 
+/**
+ * How evaluation generates: `steps` sampler steps at guidance `guidance`, captions decoded greedily with at most 32
+ * tokens (the longest training caption has 21), unless `extra` says otherwise; `steps` and `guidance` always win.
+ */
+export function scoringOptions(steps: number, guidance: number, extra: DeepPartial<GenerateOptions> = {}): DeepPartial<GenerateOptions> {
+  return { greedy: true, maxTokens: 32, ...extra, sampler: { ...extra.sampler, steps }, guidanceScale: guidance };
+}
+
 /** Evaluation stopped by a kernel interrupt: no row, since metrics over part of the samples are not comparable. */
 export class EvalInterrupted extends Error {
   constructor(readonly stage: string) {
@@ -170,13 +178,7 @@ export async function evaluate(model: Transfusion, overrides: DeepPartial<EvalCo
   const generators = inputs.generators ?? LAB_GENERATORS;
   const toImages = inputs.toImages ?? ((x: tf.Tensor) => x);
   const toLatents = inputs.toLatents ?? ((x: tf.Tensor) => x);
-  const options: DeepPartial<GenerateOptions> = {
-    greedy: true,
-    maxTokens: 32,
-    ...inputs.generate,
-    sampler: { ...inputs.generate?.sampler, steps: config.steps },
-    guidanceScale: config.guidance,
-  };
+  const options = scoringOptions(config.steps, config.guidance, inputs.generate);
   const heldout = mnistHeldoutDigits();
   if (config.heldout > heldout.length) throw new ConfigError('eval.heldout', config.heldout, `at most the ${heldout.length} held-out digits`);
   const loaded = inputs.classifier ? null : await cachedClassifier();

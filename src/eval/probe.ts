@@ -14,7 +14,7 @@ import { caption, textToImage } from '../generate/batch';
 import { mnistHeldoutDigits } from './classifier-train';
 import { captionAccuracy } from './caption-digit';
 import { digitBatch } from './digits';
-import type { DigitScorer } from './evaluate';
+import { scoringOptions, type DigitScorer } from './evaluate';
 
 export interface ProbeConfig {
   /** Images generated per digit (default 5: 50 images, a standard error of about 0.04 near 0.9). */
@@ -48,7 +48,7 @@ export function probe(model: Transfusion, scorer: DigitScorer, overrides: DeepPa
   const started = performance.now();
   model.eval();
   const rng = new Rng(`probe/${c.seed}`);
-  const options = { greedy: true, maxTokens: 32, sampler: { steps: c.steps }, guidanceScale: c.guidance };
+  const options = scoringOptions(c.steps, c.guidance);
   const labels = Int32Array.from({ length: 10 * c.n }, (_, i) => i % 10);
   const images = textToImage(model, Array.from(labels, canonicalCaption), options, { rng: rng.fork('t2i') });
   const predicted = tf.tidy(() => scorer.predict(images.clipByValue(-1, 1)));

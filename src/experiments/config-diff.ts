@@ -3,11 +3,8 @@
  * folder ("config changed at steps (300 -> 400), train.optimizer.lr (0.001 -> 0.0003)").
  */
 import { canonicalJson } from './atomic';
+import { isPlainObject } from './file-check';
 import { resolveExperiment, specOf, type ExperimentConfig } from './experiment-config';
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** A value as a change shows it: JSON, cut short; a field one side lacks is `(absent)`. */
 function shown(value: unknown): string {

@@ -6,13 +6,10 @@
  */
 import { ConfigError } from '../config';
 import type { ExperimentConfig, ExperimentSpec } from './experiment-config';
+import { isPlainObject } from './file-check';
 
 /** First segments that belong to the model config and may be written without `model.`. */
 const MODEL_SECTIONS = ['net', 'objective', 'sequence'];
-
-function isPlainObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
 
 /** 'objective.lambda' -> 'model.objective.lambda'; other paths unchanged. */
 export function canonicalPath(path: string): string {

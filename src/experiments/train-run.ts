@@ -26,7 +26,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Rng, setSeed } from '../engine/random';
-import { check } from '../config';
+import { check, ConfigError } from '../config';
 import type { ImageDataset } from '../data/image';
 import type { Transfusion } from '../model/transfusion';
 import type { StepReport, Trainer } from '../train/trainer';
@@ -35,7 +35,6 @@ import { textToImage } from '../generate/batch';
 import { evaluate } from '../eval/evaluate';
 import { imageGrid, type ImageGrid } from '../viz/image-grid';
 import { Progress, type ProgressOptions } from '../viz/progress';
-import { ConfigError } from '../config';
 import { asResolvedNow, configChanges, describeChanges } from './config-diff';
 import { FolderLock, folderHasContent, isLockFile } from './lock';
 import { buildDataset, checkDataFitsModel, resolveExperiment, type ExperimentConfig, type ExperimentSpec, type SampleConfig } from './experiment-config';

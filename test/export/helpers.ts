@@ -1,12 +1,12 @@
 /** Shared by the export tests: whether PyTorch is there, running the Python fixtures, a lab batch to compare on. */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { tf } from '../../src/engine/tf';
 import { Rng } from '../../src/engine/random';
 import { packDocuments, type Document, type MixedBatch } from '../../src/data/sequence';
 import type { Transfusion } from '../../src/model/transfusion';
 import type { TensorSource } from '../../src/checkpoint/safetensors';
+import { fixturePath } from '../helpers/fixtures';
 
 export const PYTHON = '/usr/bin/python3';
 
@@ -17,10 +17,9 @@ export function torchMissing(): string | null {
   return probe.status === 0 ? null : `${PYTHON} has no torch (apt-get install python3-torch)`;
 }
 
-/** The fixtures' folder from both the sources and the compiled tests (tsc copies no .py files). */
+/** A Python fixture of the export tests, from the sources or the compiled tests (tsc copies no .py files). */
 export function fixture(name: string): string {
-  const here = join(__dirname, 'fixtures', name);
-  return existsSync(here) ? here : join(__dirname, '..', '..', '..', 'test', 'export', 'fixtures', name);
+  return fixturePath(__dirname, name);
 }
 
 /** Run /usr/bin/python3 with `args`; its output, or on failure an error holding it, so a test shows the traceback. */

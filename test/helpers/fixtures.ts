@@ -7,9 +7,12 @@ import { join, relative } from 'node:path';
 
 const ROOT = join(__dirname, '..', '..', ...(__dirname.includes(`${join('dist', 'test')}`) ? ['..'] : []));
 
-export function readFixture<T>(testDir: string, name: string): T {
+/** The path of fixture `name` of the tests in `testDir` (their `__dirname`), compiled or not. */
+export function fixturePath(testDir: string, name: string): string {
   const here = join(testDir, 'fixtures', name);
-  const source = join(ROOT, relative(join(ROOT, 'dist'), testDir), 'fixtures', name);
-  const path = existsSync(here) ? here : source;
-  return JSON.parse(readFileSync(path, 'utf8')) as T;
+  return existsSync(here) ? here : join(ROOT, relative(join(ROOT, 'dist'), testDir), 'fixtures', name);
+}
+
+export function readFixture<T>(testDir: string, name: string): T {
+  return JSON.parse(readFileSync(fixturePath(testDir, name), 'utf8')) as T;
 }
