@@ -127,13 +127,88 @@ export class LabServer extends ZmqServer {
   }
 
   private reply(sock: zmq.Router, parent: WireMessage, msgType: string, content: object): Promise<void> {
-    const frames = this.messages.make(parent, msgType, content as Record<string, unknown>).encode(this.connInfo.key);
-    return sock.send(frames).catch((e: Error) => this.log(`transfusion kernel: could not send ${msgType}: ${e.message}`));
+    let sender = this.senders.get(sock);
+    if (!sender) this.senders.set(sock, (sender = new OrderedSender(sock, this.log)));
+    return sender.push({ frames: () => this.messages.make(parent, msgType, content as Record<string, unknown>).encode(this.connInfo.key), msgType });
   }
 
-  /** IOPub messages carry their type as the topic, as ipykernel's do, so a client can subscribe by type. */
+  /**
+   * IOPub messages carry their type as the topic, as ipykernel's do, so a client can subscribe by type. A stream
+   * text published while an earlier text of the same stream and cell still waits in the queue is appended to it.
+   */
   private publish(parent: WireMessage, msgType: string, content: object): void {
-    const frames = this.messages.make(parent, msgType, content as Record<string, unknown>, [Buffer.from(msgType)]).encode(this.connInfo.key);
-    this.iopub.send(frames).catch((e: Error) => this.log(`transfusion kernel: could not publish ${msgType}: ${e.message}`));
+    const body = { ...(content as Record<string, unknown>) };
+    const frames = (): Buffer[] => this.messages.make(parent, msgType, body, [Buffer.from(msgType)]).encode(this.connInfo.key);
+    this.iopubSender ??= new OrderedSender(this.iopub, this.log);
+    void this.iopubSender.push({ frames, msgType, stream: msgType === 'stream' ? { parent, body } : undefined });
+  }
+
+  private readonly senders = new Map<zmq.Router, OrderedSender>();
+  private iopubSender: OrderedSender | undefined;
+}
+
+interface Outgoing {
+  /** Encoded when sent, so a waiting stream text can still grow. */
+  readonly frames: () => Buffer[];
+  readonly msgType: string;
+  /** For a stream message: its parent and content, whose text a later message of the same stream may extend. */
+  readonly stream?: { readonly parent: WireMessage; readonly body: Record<string, unknown> };
+}
+
+/**
+ * Sends on one ZeroMQ socket in order, and never loses a message to EBUSY. zeromq.js allows one send in flight per
+ * socket: it sends at once until 512 sends in a row were synchronous, then defers one to let the event loop
+ * breathe, and a send made while that one waits throws EBUSY ("Socket is busy writing"). A cell printing in a tight
+ * loop hit that: 1,500 lines printed, 510 delivered, the rest dropped without a word. So a message goes out at once
+ * when nothing waits (a cell's output must leave while the cell still runs synchronous code, so an interrupt can be
+ * timed by it), and otherwise waits its turn in a queue, where consecutive texts of one stream are merged.
+ */
+class OrderedSender {
+  private readonly queue: { item: Outgoing; done: () => void }[] = [];
+  private last: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly sock: zmq.Writable,
+    private readonly log: (line: string) => void,
+  ) {}
+
+  /** Resolves when the message is handed to ZeroMQ. */
+  push(item: Outgoing): Promise<void> {
+    if (this.queue.length === 0 && this.trySend(item)) return this.last;
+    const tail = this.queue[this.queue.length - 1]?.item.stream;
+    if (tail && item.stream && tail.parent === item.stream.parent && tail.body.name === item.stream.body.name) {
+      tail.body.text = String(tail.body.text) + String(item.stream.body.text);
+      return this.last;
+    }
+    return new Promise((done) => {
+      this.queue.push({ item, done });
+      if (this.queue.length === 1) void this.drain();
+    });
+  }
+
+  /** False when the socket is busy with a deferred send (EBUSY); any other failure is logged, not retried. */
+  private trySend(item: Outgoing): boolean {
+    try {
+      this.last = this.sock.send(item.frames()).catch((e: Error) => this.log(`transfusion kernel: could not send ${item.msgType}: ${e.message}`));
+      return true;
+    } catch (e) {
+      if ((e as { code?: unknown }).code === 'EBUSY') return false;
+      this.log(`transfusion kernel: could not send ${item.msgType}: ${(e as Error).message}`);
+      return true;
+    }
+  }
+
+  private async drain(): Promise<void> {
+    while (this.queue.length > 0) {
+      await this.last;
+      const head = this.queue[0];
+      if (this.trySend(head.item)) {
+        this.queue.shift();
+        head.done();
+      } else {
+        // Busy although the send we know of has finished: give ZeroMQ's deferred write a turn of the loop.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    }
   }
 }

@@ -47,6 +47,7 @@ export class KernelClient {
   private readonly iopubByParent = new Map<string, WireMessage[]>();
   private readonly iopubWaiters = new Set<() => void>();
   private exitedAs: string | null = null;
+  private iopubLive = false;
 
   private constructor(
     private readonly child: ChildProcess,
@@ -117,6 +118,28 @@ export class KernelClient {
     }
   }
 
+  /**
+   * Resolves once IOPub delivers: a subscriber that connected before the kernel bound its socket receives nothing
+   * until its subscription has reached the kernel (ZeroMQ's "slow joiner"), and the replies on the shell socket
+   * do not wait for that. So, like jupyter_client's wait_for_ready, ask for kernel_info until its status comes
+   * back on IOPub; a test that reads outputs calls this first.
+   */
+  async ready(timeoutMs = 60_000): Promise<void> {
+    if (this.iopubLive) return;
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const reply = await this.request('kernel_info_request', {}, { timeoutMs: Math.max(1, deadline - Date.now()) });
+      const id = reply.parent.msg_id ?? '';
+      try {
+        await this.iopubUntil(id, (msgs) => msgs.some((m) => m.type === 'status' && m.content.execution_state === 'idle'), Math.min(1_000, Math.max(1, deadline - Date.now())));
+        this.iopubLive = true;
+        return;
+      } catch (e) {
+        if (!this.alive || Date.now() >= deadline) throw new Error(`IOPub delivered nothing in ${timeoutMs} ms: ${(e as Error).message}`);
+      }
+    }
+  }
+
   /** Run a cell; the reply and the cell's IOPub messages up to its `idle` status. `cellId` as JupyterLab sends it. */
   async execute(code: string, timeoutMs?: number, cellId?: string): Promise<Executed> {
     const metadata = cellId === undefined ? {} : { cellId };
@@ -138,7 +161,8 @@ export class KernelClient {
       };
       const timer = setTimeout(() => {
         finish();
-        reject(new Error(`the expected output did not come in ${timeoutMs} ms; got ${JSON.stringify((this.iopubByParent.get(msgId) ?? []).map((m) => [m.type, m.content]))}`));
+        const got = JSON.stringify((this.iopubByParent.get(msgId) ?? []).map((m) => [m.type, m.content]));
+        reject(new Error(`the expected output did not come in ${timeoutMs} ms; got ${got}; IOPub messages so far: ${this.iopubCount()}; kernel stderr:\n${this.stderr}`));
       }, timeoutMs);
       const finish = (): void => {
         clearTimeout(timer);
@@ -147,6 +171,12 @@ export class KernelClient {
       this.iopubWaiters.add(check);
       check();
     });
+  }
+
+  private iopubCount(): number {
+    let n = 0;
+    for (const msgs of this.iopubByParent.values()) n += msgs.length;
+    return n;
   }
 
   /** Whether the process is still running. */

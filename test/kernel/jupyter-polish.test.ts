@@ -23,6 +23,7 @@ let kernel: KernelClient;
 before(async () => {
   ensureBuilt();
   kernel = await KernelClient.start();
+  await kernel.ready();
   const { reply } = await kernel.execute("import * as lab from 'transfusion-lab';\nimport * as aq from 'arquero';", 120_000);
   assert.equal(reply.content.status, 'ok', JSON.stringify(reply.content));
 });

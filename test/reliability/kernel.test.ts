@@ -33,6 +33,7 @@ async function live(): Promise<KernelClient> {
     await kernel.close();
     kernel = await KernelClient.start(ENV);
   }
+  await kernel.ready();
   return kernel;
 }
 
@@ -133,4 +134,15 @@ test('shutdown_request still ends the process, even with a timer left running by
   const reply = await k.request('shutdown_request', { restart: false }, { channel: 'control' });
   assert.deepEqual(reply.content, { status: 'ok', restart: false });
   assert.equal(await k.exited, 'exit code 0');
+});
+
+test('a cell that prints thousands of lines in a tight loop loses none of them, on either stream', { timeout: 60_000 }, async () => {
+  const k = await live();
+  // Alternating streams cannot be merged into one message, so this is well over zeromq.js's 512 sends in a row.
+  const { reply, outputs } = await k.execute("for (let i = 0; i < 1500; i++) { console.log('out', i); console.error('err', i); } 'printed'");
+  assert.equal(reply.content.status, 'ok');
+  const lines = (name: 'stdout' | 'stderr', tag: string): string => Array.from({ length: 1500 }, (_, i) => `${tag} ${i}\n`).join('');
+  assert.equal(streamText(outputs, 'stdout'), lines('stdout', 'out'));
+  assert.equal(streamText(outputs, 'stderr'), lines('stderr', 'err'));
+  assert.equal(outputs.filter((m) => m.type === 'execute_result').length, 1);
 });
