@@ -3,7 +3,9 @@
  * caption dropout, packing, the LM targets), written as safetensors shards. Python then needs no tokenizer or
  * sequence builder of its own, and trains on exactly the rows the lab would have.
  *
- * Shard k holds batches k, k + shards, k + 2 shards, ..., each under its index: `<i>.tokens`, `<i>.targets`,
+ * Each batch is one global batch of train.py: every rank reads it and trains on its slice of the rows, so a step
+ * is the same whatever the number of ranks (train.py's doc comment says how). Shard k holds batches k, k + shards,
+ * k + 2 shards, ..., each under its index: `<i>.tokens`, `<i>.targets`,
  * `<i>.positions`, `<i>.image`, `<i>.document` [B, L] int32; `<i>.slots` [S, 2] int32 (row, first patch position);
  * `<i>.image_first` [S] uint8; `<i>.latents` [S, C, H, W] float32 (NCHW, PyTorch's convention).
  */
@@ -22,7 +24,7 @@ import { writeSafetensors, type TensorSource } from '../checkpoint/safetensors';
 export interface ShardOptions {
   /** Batches to write in all (default 64). */
   readonly batches?: number;
-  /** Files to spread them over (default 4); train.py gives rank r the shards with k % world = r. */
+  /** Files to spread them over (default 4); train.py reads them in order, one in memory at a time. */
   readonly shards?: number;
   /** Rows per batch (default 16). */
   readonly batchSize?: number;

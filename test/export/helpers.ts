@@ -17,6 +17,12 @@ export function torchMissing(): string | null {
   return probe.status === 0 ? null : `${PYTHON} has no torch (apt-get install python3-torch)`;
 }
 
+/**
+ * torchrun's default stream settings ('0') fail on Debian's torch 1.13 under Python 3.11 (its Std enum lookup
+ * misses the zero flag: AttributeError in to_map); logging rank output to files and echoing it avoids them.
+ */
+export const TORCHRUN_STREAMS = ['--redirects', '1', '--tee', '1'];
+
 /** A Python fixture of the export tests, from the sources or the compiled tests (tsc copies no .py files). */
 export function fixture(name: string): string {
   return fixturePath(__dirname, name);

@@ -12,6 +12,7 @@ import { Transfusion } from '../../src/model/transfusion';
 import { readSafetensors, toTensor } from '../../src/checkpoint/safetensors';
 import { trainRun } from '../../src/experiments/train-run';
 import { completeConfig, exportTorch, TORCH_LAYOUT, torchConversions } from '../../src/export/torch';
+import { makeTrainConfig } from '../../src/train/trainer';
 import { TINY_SPEC, useTempRoot } from '../helpers/experiments';
 
 let root = '';
@@ -26,15 +27,16 @@ test('a run folder exports as a PyTorch project: sources, complete config, and i
   const trained = await trainRun({ ...TINY_SPEC, name: 'run', root, progress: false });
   const out = join(root, 'torch');
   const result = exportTorch(join(root, 'run'), out);
-  assert.deepEqual([...result.files].sort(), ['config.json', 'model.py', 'objective.py', 'safetensors_io.py', 'train.py', 'weights.safetensors'].sort());
+  assert.deepEqual([...result.files].sort(), ['config.json', 'model.py', 'objective.py', 'safetensors_io.py', 'state.safetensors', 'train.py', 'train_config.json', 'weights.safetensors'].sort());
   for (const f of result.files) assert.ok(existsSync(join(out, f)), f);
   assert.deepEqual(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')), JSON.parse(JSON.stringify(completeConfig(trained.model))));
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'train_config.json'), 'utf8')), JSON.parse(JSON.stringify(trained.trainer.config)));
 
   const { metadata } = readSafetensors(join(out, 'weights.safetensors'));
   assert.equal(metadata.layout, TORCH_LAYOUT);
   const weights = host(join(out, 'weights.safetensors'));
   const lab = trained.model.net.stateDict();
-  // Weights only: the optimizer moments and EMA stay in the lab's checkpoint.
+  // Weights only: the optimizer moments and EMA go to state.safetensors (roundtrip.test.ts follows them).
   assert.deepEqual(Object.keys(weights).sort(), Object.keys(lab).sort());
   const same = (a: tf.Tensor, b: tf.Tensor) => assert.deepEqual(Array.from(a.dataSync()), Array.from(b.dataSync()));
   tf.tidy(() => {
@@ -66,7 +68,10 @@ test('convolutions become [out, in, kh, kw]; a tied head owns no tensor; only Li
   assert.deepEqual([...kinds.keys()].sort(), model.namedParameters().map(([n]) => n).sort());
 
   const out = join(root, 'unet');
-  const { conversions } = exportTorch(model, out);
+  const { conversions, files } = exportTorch(model, out);
+  // A bare model has no trainer: no state, and train.py follows the lab's default TrainConfig.
+  assert.equal(files.includes('state.safetensors'), false);
+  assert.deepEqual(JSON.parse(readFileSync(join(out, 'train_config.json'), 'utf8')), JSON.parse(JSON.stringify(makeTrainConfig())));
   assert.deepEqual(conversions, {
     linear: [...kinds.values()].filter((k) => k === 'linear').length,
     conv: [...kinds.values()].filter((k) => k === 'conv').length,

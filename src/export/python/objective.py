@@ -352,9 +352,13 @@ class TransfusionObjective:
         noise = torch.randn(batch['latents'].shape, generator=generator) if S else None
         return self.loss_at(net, batch, t, noise)
 
-    def loss_at(self, net, batch, t, noise):
+    def loss_at(self, net, batch, t, noise, lm_count=None, image_count=None):
         """batch: tokens, targets, positions, image, document [B, L]; slots [S, 2]; latents [S, C, H, W] clean x0.
-        t: S floats in (0, 1]; noise [S, C, H, W]. -> {'total', 'lm', 'diffusion', 'logits', 'prediction'}."""
+        t: S floats in (0, 1]; noise [S, C, H, W]. -> {'total', 'lm', 'diffusion', 'logits', 'prediction'}.
+
+        lm_count, image_count: what the LM and diffusion sums are divided by; by default this batch's own target
+        tokens and images (the lab's means). train.py passes the global batch's counts, so that a rank holding a
+        slice of the rows returns its share of the global-batch loss, and the ranks' shares add up to it."""
         S = batch['slots'].shape[0]
         s = self.schedule
         x_t = target = t_in = None
@@ -368,10 +372,14 @@ class TransfusionObjective:
         targets = batch['targets'].reshape(-1).long()
         rows = (targets >= 0).nonzero().reshape(-1)
         logits = net.logits_at(hidden, rows)
-        lm = F.cross_entropy(logits, targets[rows]) if rows.numel() else hidden.new_zeros(())
+        if lm_count is None:
+            lm = F.cross_entropy(logits, targets[rows]) if rows.numel() else hidden.new_zeros(())
+        else:
+            lm = F.cross_entropy(logits, targets[rows], reduction='sum') / lm_count if rows.numel() else hidden.new_zeros(())
         diffusion = hidden.new_zeros(())
         if S:
             weights = torch.tensor([self.weighting.weight(u, s, self.prediction) for u in t], dtype=torch.float32)
-            diffusion = ((prediction - target).square().mean((1, 2, 3)) * weights).mean()
+            weighted = (prediction - target).square().mean((1, 2, 3)) * weights
+            diffusion = weighted.mean() if image_count is None else weighted.sum() / image_count
         total = lm + diffusion * self.config['lambda']
         return {'total': total, 'lm': lm, 'diffusion': diffusion, 'logits': logits, 'prediction': prediction}
