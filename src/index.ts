@@ -50,4 +50,5 @@ export * from './eval/index';
 export * from './experiments/index';
 export * from './export/torch';
 export * from './export/shards';
+export * from './export/import';
 export * from './viz/index';
