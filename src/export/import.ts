@@ -28,7 +28,7 @@ export interface TorchImport {
   readonly from: number;
   /** The run's steps now (the checkpoint's trainer step). */
   readonly steps: number;
-  /** What trained the new steps (the checkpoint's package_version, e.g. `torch 1.13.1 (train.py)`). */
+  /** What trained the new steps (the checkpoint's package_version, e.g. `torch 1.13.0a0 (train.py)`). */
   readonly engine: string;
 }
 
