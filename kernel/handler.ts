@@ -12,7 +12,8 @@
  * - tracebacks name cell lines as typed, with the lines around the failing one (kernel/traceback.ts);
  * - IPython's everyday magics (kernel/magics.ts); a cell ending in `display(x)` shows x once, not its handle too;
  * - a page-wide resource (plotly.js) rides on one output per notebook (`carry`);
- * - inspecting inside a call's parentheses (`lab.trainRun(|`) shows the called function's signature and doc.
+ * - inspecting inside a call's parentheses (`lab.trainRun(|`, or on a field of its options `{ steps|: 5 }`) shows
+ *   the called function's signature and doc, and the fields of the options object it takes (kernel/inspect-fields.ts).
  * Completion is tslab's, inherited unchanged.
  */
 import { format, TextDecoder } from 'node:util';
@@ -27,6 +28,7 @@ import { History } from './history';
 import { magicCode, maskMagics, Part, simpleMagic, splitMagics, startClock, timeit, timeitWrapper, unsupported } from './magics';
 import { cellExcerpt, expectCell } from './traceback';
 import { expandShorthands, originalColumn, type Expanded } from './shorthand';
+import { atCallSlot, calleeEnd, innermostCall, inspectCall } from './inspect-fields';
 import { DisplayContent, ErrorContent, ExecuteReply, ExecuteRequest } from './protocol';
 
 /** The outputs of one execute request, bound by the server to that request's parent header. */
@@ -134,19 +136,12 @@ export function errorContent(reports: readonly unknown[][]): ErrorContent {
  * the end of `trainRun`), or null when the cursor is in no call's arguments.
  */
 export function enclosingCallee(code: string, cursor: number): number | null {
-  const source = ts.createSourceFile('cell.ts', code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
-  let found: number | null = null;
-  const visit = (node: ts.Node): void => {
-    // A call still being typed has no `)`: its parentheses reach to the end of the cell, trailing spaces too.
-    const end = code.charAt(node.end - 1) === ')' ? node.end - 1 : code.length;
-    if ((ts.isCallExpression(node) || ts.isNewExpression(node)) && node.arguments && node.arguments.pos <= cursor && cursor <= end) {
-      const name = ts.isPropertyAccessExpression(node.expression) ? node.expression.name : node.expression;
-      found = name.end;
-    }
-    ts.forEachChild(node, visit);
-  };
-  visit(source);
-  return found;
+  const call = innermostCall(cellSource(code), cursor);
+  return call ? calleeEnd(call) : null;
+}
+
+function cellSource(code: string): ts.SourceFile {
+  return ts.createSourceFile('cell.ts', code, ts.ScriptTarget.ES2022, true, ts.ScriptKind.TS);
 }
 
 /** `invalid` for code that no amount of further typing completes: a syntax error before its end. */
@@ -235,11 +230,17 @@ export class LabHandler extends JupyterHandlerImpl {
 
   override handleInspect(req: Parameters<JupyterHandlerImpl['handleInspect']>[0]): ReturnType<JupyterHandlerImpl['handleInspect']> {
     const code = maskMagics(req.code);
-    const base = super.handleInspect({ ...req, code });
-    if (base.found) return base;
-    // Shift-Tab right after `(` is where the signature is wanted most, and there is no name under the cursor.
-    const callee = enclosingCallee(code, req.cursor_pos);
-    return callee === null ? base : super.handleInspect({ ...req, code, cursor_pos: callee });
+    const call = innermostCall(cellSource(code), req.cursor_pos);
+    // At an argument or options field still being written, the call is what to show (kernel/inspect-fields.ts).
+    if (!call || !atCallSlot(call, req.cursor_pos)) {
+      const base = super.handleInspect({ ...req, code });
+      // Shift-Tab right after `(` is where the signature is wanted most, and there is no name under the cursor.
+      if (base.found || !call) return base;
+    }
+    // The callee's signature and doc from tslab, then its options' fields through tslab's checker.
+    const { inspected, fields } = inspectCall(() => super.handleInspect({ ...req, code, cursor_pos: calleeEnd(call) }), code, req.cursor_pos);
+    if (!fields) return inspected;
+    return { ...inspected, data: { ...inspected.data, 'text/plain': `${String(inspected.data['text/plain'])}\n\n${fields}` } };
   }
 
   override handleShutdown(req: Parameters<JupyterHandlerImpl['handleShutdown']>[0]): ReturnType<JupyterHandlerImpl['handleShutdown']> & { status: 'ok' } {

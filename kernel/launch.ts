@@ -10,7 +10,8 @@
  *      shares this process's instances; the engine's one-line report goes into the kernel's banner;
  *   3. tslab's compiler, warmed before the first request like tslab's own `startKernel` does, type-checking cells
  *      with the checking options of the nearest tsconfig.json, else strict (kernel/compiler-options.ts; set up by
- *      the first import below, before tslab loads);
+ *      the first import below, before tslab loads), its type checker shared with inspection (kernel/inspect-fields.ts,
+ *      the second import);
  *   4. SIGINT (Jupyter's `interrupt_mode: signal`): the first raises the lab's cooperative interrupt
  *      (src/engine/interrupt.ts), which training loops poll between steps; a second one while the flag is
  *      still up also abandons the awaited promise, for a cell that never polls;
@@ -20,6 +21,8 @@
  */
 // First: it must run before tslab's converter loads (kernel/cell-checks.ts).
 import { cellChecks } from './cell-checks';
+// Second, before tslab's converter loads too: inspection inside a call lists the options' fields (kernel/inspect-fields.ts).
+import { fieldsAvailable } from './inspect-fields';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { versions } from 'tslab';
@@ -84,6 +87,7 @@ async function main(): Promise<void> {
   const log = (line: string): void => void stderr(`${line}\n`);
 
   if (cellChecks.problem) log(`transfusion kernel: ${describeCheckOptions(cellChecks)}`);
+  if (!fieldsAvailable) log('transfusion kernel: tslab loaded before kernel/inspect-fields.ts; inspection inside a call shows no option fields');
   const root = installLabResolution();
   installTracebacks(root);
   const engineLine = await preloadLab(root, log);

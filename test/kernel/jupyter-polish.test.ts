@@ -201,6 +201,44 @@ test('inspecting inside a call shows the called function: its signature and its 
   assert.equal(outside.content.found, false, 'after the call has closed there is nothing to show');
 });
 
+test('inspecting inside a call lists the fields of the options object it takes, with their docs and defaults', async () => {
+  const inspect = async (code: string, cursor = code.length): Promise<string> => {
+    const reply = await kernel.request('inspect_request', { code, cursor_pos: cursor, detail_level: 0 });
+    assert.equal(reply.content.found, true, code);
+    return String((reply.content.data as Record<string, unknown>)['text/plain']);
+  };
+  const typing = "lab.trainRun({ name: 'x', steps: 5";
+  // Inside the parentheses, on a field name, and right after a field's colon: the call and its options' fields.
+  for (const [code, cursor] of [['lab.trainRun(', 13], [typing, typing.length], [typing, typing.indexOf('steps') + 2], ['lab.trainRun({ steps: ', 22]] as const) {
+    const text = await inspect(code, cursor);
+    const where = `${code} at ${cursor}:\n${text}`;
+    assert.match(text, /^function trainRun\(options: (lab\.)?TrainRunOptions\)/, where);
+    assert.match(text, /Train, record, sample, evaluate and checkpoint one run/, where);
+    // src/experiments/train-run.ts and experiment-config.ts (TrainRunOptions extends ExperimentSpec).
+    assert.match(text, /\n\noptions: (lab\.)?TrainRunOptions \{\n/, where);
+    assert.match(text, /^ {2}name: string; {2}\/\/ Folder name of the run under `root`\.$/m, where);
+    assert.match(text, /^ {2}root\?: string; {2}\/\/ Parent folder \(default 'runs'\)\.$/m, where);
+    // The default is in the doc's second sentence; the line carries it.
+    assert.match(text, /^ {2}steps\?: number; {2}\/\/ Optimiser steps\. Default 200 \(about a minute/m, where);
+    assert.match(text, /^ {2}batchSize\?: number; {2}\/\/ Rows per batch\. Default 8\.$/m, where);
+    // A nested options object shows its type's name, for inspecting further.
+    assert.match(text, /^ {2}model\?: DeepPartial<(lab\.)?TransfusionConfig>;/m, where);
+    assert.match(text, /\n\}$/, where);
+  }
+  // A field's value is not the call: it is inspected itself, as before.
+  assert.match(await inspect("const runName = 'x';\nlab.trainRun({ name: runName"), /^const runName: "x"/);
+  // Parameters that are no options object (a string; numbers in a rest parameter, an array) list no fields.
+  for (const code of ['lab.readMetrics(', 'Math.max(1, ']) {
+    const text = await inspect(code);
+    assert.match(text, /^(function|\(method\)) /, code);
+    assert.doesNotMatch(text, /\{\n {2}\w/, `${code}: no field list\n${text}`);
+  }
+  // lab.runSamples(model: Transfusion, samples: SampleConfig, seed: number): the class instance is skipped, the
+  // plain object listed.
+  const samples = await inspect('lab.runSamples(');
+  assert.match(samples, /\n\nsamples: (lab\.)?SampleConfig \{\n {2}captions: readonly string\[\]; {2}\/\/ Prompts, one image each\. Default: /, samples);
+});
+
 test('npm start opens no browser with NO_BROWSER=1, --no-browser, or `npm start --no-browser`', () => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'polish-start-'));
   try {
