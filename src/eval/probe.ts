@@ -39,7 +39,11 @@ export interface ProbeRow {
   readonly seconds: number;
 }
 
-/** Score `model` quickly (see the file comment); the model is put in eval mode and left there. */
+/**
+ * Score `model` in seconds: text-to-image accuracy on `n` generated images per digit (`steps` DDIM steps, guidance)
+ * and caption accuracy on `heldout` held-out digits, scored as `evaluate` scores them, without FID, perplexity or
+ * the held-out diffusion loss. The model is put in eval mode and left there.
+ */
 export function probe(model: Transfusion, scorer: DigitScorer, overrides: DeepPartial<ProbeConfig> = {}): ProbeRow {
   const c = mergeConfig(DEFAULT_PROBE, overrides, 'probe');
   check.positiveInt('probe.n', c.n);

@@ -219,7 +219,16 @@ function checkExisting(root: string, name: string, previous: SweepManifest | nul
   }
 }
 
-/** Train every arm not yet finished; see the file comment. */
+/**
+ * Train every arm of `grid` (dotted config paths to lists of values, every combination, times `options.seeds`)
+ * from `base`, each as its own run under `<root>/<name>/<arm>`, and return each arm's status and run folder.
+ *
+ *   await sweep({ steps: 300 }, { 'objective.lambda': [0.5, 1, 2] }, { name: 'lambda', seeds: [0, 1, 2] });
+ *
+ * Started again with the same arguments it skips finished arms, resumes an unfinished one from its checkpoint
+ * and trains the rest; with another grid it keeps the arms it already has. `rescore: true` evaluates skipped arms
+ * again from their checkpoints.
+ */
 export async function sweep(base: ExperimentSpec, grid: SweepGrid, options: SweepOptions): Promise<SweepResult> {
   const { name, seeds, root: parent, rescore, ...runOptions } = options;
   checkName('sweep.name', name);

@@ -171,7 +171,16 @@ function reuseFinished(dir: string, config: ExperimentConfig, dataset: ImageData
   };
 }
 
-/** Train, record, sample, evaluate and checkpoint one run; see the file comment. */
+/**
+ * Train one run and record it under `<root>/<name>/`: every step's metrics, a sample grid, an evaluation row
+ * (`evaluate` or the config's `evaluation`) and a checkpoint; returns the model and the run.
+ *
+ *   const { model } = await trainRun({ name: 'lambda-2', model: { objective: { lambda: 2 } }, steps: 300 });
+ *
+ * The folder is never destroyed unasked: a finished run of the same config is reused (loaded, not retrained),
+ * `resume: true` goes on from the last checkpoint, and another config in the folder is refused, naming the
+ * changed fields, unless `overwrite: true` (the full table is in this file's header comment).
+ */
 export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult> {
   const name = checkName('trainRun.name', options.name);
   const every = check.nonNegativeInt('trainRun.checkpointEvery', options.checkpointEvery ?? 0);

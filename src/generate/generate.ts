@@ -76,7 +76,12 @@ export function imageSampler(model: Transfusion, options: GenerateOptions): Samp
   return makeSampler({ ...options.sampler, clipX0 }, model.objective.schedule, 'generate.sampler');
 }
 
-/** Generate text and images after `prompt`; see the file comment for the loop and GenerateOptions for the knobs. */
+/**
+ * Generate after `prompt`: text token by token until BOI (sampled, or forced by `forceImage`), then an image
+ * denoised by the chosen sampler with guidance, then text again until EOS or `maxTokens`. Returns the parts in
+ * order (text runs and clean image latents, with each image's trajectory under `returnTrajectory`) and why generation ended.
+ * The knobs (sampler, steps, guidance, temperature, top-k/p, KV cache) are GenerateOptions' fields.
+ */
 export function generate(
   model: Transfusion,
   prompt: string | readonly number[],
