@@ -24,6 +24,10 @@ src/train/adamw.ts, lr-schedule.ts, ema.ts, trainer.ts): betas, eps, weight deca
 learning rate by the lab's step, global-norm clipping, EMA decay ramped by step. state.safetensors (written by the
 lab's exportTorch when the run had a trainer) holds the moments, AdamW's step and the EMA in PyTorch's layout.
 
+--fsdp asks for FullyShardedDataParallel (Zhao et al. 2023) instead of DDP and is refused, saying why (fsdp_refusal):
+torch 1.13's FSDP runs on CUDA GPUs over nccl only (its first forward raises "FSDP does not support CPU only
+execution"), and this script keeps the model and batches on the CPU, where its DDP run is measured.
+
 With Debian's torch 1.13 on Python 3.11, pass `--redirects 1 --tee 1` to torchrun: its default stream settings hit
 an enum lookup that fails there (AttributeError in `to_map`).
 """
@@ -33,6 +37,7 @@ import datetime
 import json
 import math
 import os
+import platform
 import time
 
 import torch
@@ -144,6 +149,24 @@ def ema_decay(train, step):
     return min(train['emaDecay'], (1 + step) / (10 + step)) if train['emaWarmup'] else train['emaDecay']
 
 
+def fsdp_refusal():
+    """Why --fsdp cannot train here, as one message. Checked before the process group starts, so every rank stops at
+    once with the reason rather than deep inside a forward."""
+    try:
+        from torch.distributed.fsdp import FullyShardedDataParallel  # noqa: F401
+    except Exception as e:  # Debian's torch 1.13 on Python 3.11: a dataclass with a mutable default (ValueError)
+        imported = f'torch {torch.__version__} cannot import FullyShardedDataParallel on Python {platform.python_version()} ({type(e).__name__}: {e}); '
+    else:
+        imported = ''
+    if not torch.cuda.is_available():
+        where = (f'it needs CUDA GPUs and --backend nccl: torch {torch.__version__} has no CUDA device here, and its FSDP '
+                 'refuses CPU-only execution ("FSDP does not support CPU only execution", raised at the first forward)')
+    else:
+        where = ('it needs the model and batches on the GPUs, and this train.py keeps them on the CPU: its distributed '
+                 'path is DDP, measured against one process by test/export/distributed.test.ts')
+    return f'--fsdp: {imported}{where}. Leave out --fsdp to train with DDP (gloo on CPUs), which shards the data, not the weights'
+
+
 def make_optimizer(net, c):
     """AdamW with the lab's settings; decay on tensors of rank >= 2 only (the lab's AdamW.apply, after nanoGPT)."""
     params = [p for p in net.parameters() if p.requires_grad]
@@ -207,10 +230,13 @@ def main():
     p.add_argument('--total-steps', type=int, default=None, help='lrSchedule.totalSteps, to stretch a warmup-cosine schedule over a longer run')
     p.add_argument('--seed', type=int, default=0, help='seeds every image\'s time and noise, with the step and the image\'s index')
     p.add_argument('--backend', default='gloo')
+    p.add_argument('--fsdp', action='store_true', help='FullyShardedDataParallel instead of DDP: needs CUDA GPUs and nccl, so refused here, saying why')
     p.add_argument('--out', default='checkpoint.safetensors', help='the lab-format checkpoint to write')
     args = p.parse_args()
     if args.steps < 0:
         raise SystemExit(f'--steps: got {args.steps}; expected an integer >= 0')
+    if args.fsdp:
+        raise SystemExit(fsdp_refusal())
 
     distributed = 'WORLD_SIZE' in os.environ
     if distributed:
