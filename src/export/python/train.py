@@ -4,7 +4,8 @@ trainer state, which the lab's `restore` opens and `importTorch(checkpoint, runD
 
     torchrun --standalone --nproc_per_node=N --redirects 1 --tee 1 train.py --shards SHARD_DIR --steps 1000
 
-DDP (Li et al. 2020) over gloo, so it runs on CPUs; on GPUs pass --backend nccl. Plain `python3 train.py` runs one
+DDP (Li et al. 2020) over gloo, on CPU processes: the model and batches stay on the CPU (GPU placement for nccl is
+not written yet, so --backend nccl is refused). Plain `python3 train.py` runs one
 process without a process group. N ranks train like one process on the same batches, and only faster:
   - every rank reads every batch of the shards (the lab's exportShards: the lab's own batches, in file order) and
     trains on its slice of the rows (rank r: rows [r B / N, (r + 1) B / N)), so one step is one shard batch
@@ -237,6 +238,10 @@ def main():
         raise SystemExit(f'--steps: got {args.steps}; expected an integer >= 0')
     if args.fsdp:
         raise SystemExit(fsdp_refusal())
+    if args.backend != 'gloo':
+        # nccl moves only CUDA tensors, and this script keeps every tensor on the CPU: it would fail in the first
+        # all-reduce, after the process group is up, rather than here with the reason.
+        raise SystemExit(f"--backend: got {args.backend!r}; this train.py keeps the model and batches on the CPU, so only 'gloo' works (GPU placement for nccl is not written yet)")
 
     distributed = 'WORLD_SIZE' in os.environ
     if distributed:
