@@ -55,6 +55,14 @@ export interface SequenceConfig {
   readonly captionDropout: number;
   /** Pack several documents per row (default false: one pair per row, as in the `tiny` benchmark). */
   readonly pack: boolean;
+  /**
+   * LM loss on text that comes before an image in its document, the prompt of a caption-first pair (default true:
+   * the paper's objective, LM loss on all text). false keeps the loss on the text after an image (the caption of an
+   * image-first pair) and on the token that predicts BOI, and drops it on the prompt itself. A caption drawn
+   * uniformly from templates and digits is unpredictable before its image: its digit costs ln 10 nats at best, a
+   * gradient of pure noise, while the caption after an image carries the signal captioning learns from.
+   */
+  readonly promptLoss: boolean;
 }
 
 export const DEFAULT_SEQUENCE_CONFIG: SequenceConfig = {
@@ -63,6 +71,7 @@ export const DEFAULT_SEQUENCE_CONFIG: SequenceConfig = {
   imageFirstProb: 0.2,
   captionDropout: 0.1,
   pack: false,
+  promptLoss: true,
 };
 
 /** One image's place in a batch. */
@@ -108,6 +117,7 @@ export function validateSequenceConfig(c: SequenceConfig): SequenceConfig {
   check.probability('sequence.imageFirstProb', c.imageFirstProb);
   check.probability('sequence.captionDropout', c.captionDropout);
   check.oneOf('sequence.pack', c.pack, [true, false]);
+  check.oneOf('sequence.promptLoss', c.promptLoss, [true, false]);
   if (c.length < c.patchesPerImage + 4) {
     throw new ConfigError('sequence.length', c.length, `at least patchesPerImage + 4 = ${c.patchesPerImage + 4} (BOS, BOI, the patches, EOI, EOS)`);
   }
@@ -190,9 +200,10 @@ export class RowAssigner {
 export function packDocuments(
   documents: readonly Document[],
   images: readonly Float32Array[],
-  config: Pick<SequenceConfig, 'length' | 'patchesPerImage' | 'pack'>,
+  config: Pick<SequenceConfig, 'length' | 'patchesPerImage' | 'pack'> & Partial<Pick<SequenceConfig, 'promptLoss'>>,
   tokenizer: Tokenizer = byteTokenizer,
 ): MixedBatch {
+  const promptLoss = config.promptLoss ?? true;
   if (documents.length === 0) throw new ConfigError('documents', documents, 'at least one document');
   const { length: L, patchesPerImage: P } = config;
   const encoded = documents.map((doc, d) => encodeDocument(doc, d, images.length, P, tokenizer));
@@ -221,7 +232,8 @@ export function packDocuments(
         positions[p] = i;
         document[at + i] = docInRow;
         // Paper §3 (training objective): LM loss on text only. No target where the input is BOI or a patch, nor at EOS.
-        if (i + 1 < n && e.image[i] < 0 && e.tokens[i] !== tokenizer.boi) targets[p] = e.tokens[i + 1];
+        // Without prompt loss, no target where the next token is prompt text (BOI, which ends the prompt, stays).
+        if (i + 1 < n && e.image[i] < 0 && e.tokens[i] !== tokenizer.boi && (promptLoss || !e.prompt[i + 1])) targets[p] = e.tokens[i + 1];
       }
       for (const img of e.images) {
         image.fill(imageInRow++, at + img.start, at + img.start + P);
@@ -245,6 +257,8 @@ interface EncodedDocument {
   readonly tokens: number[];
   /** Per position: >= 0 inside an image (the image's order in the document), else -1. */
   readonly image: number[];
+  /** Per position: a text token that an image follows later in the document (a prompt). */
+  readonly prompt: boolean[];
   readonly images: Array<{ start: number; part: ImagePart }>;
 }
 
@@ -252,11 +266,14 @@ function encodeDocument(doc: Document, d: number, imageCount: number, P: number,
   const tokens = [tokenizer.bos];
   const image = [-1];
   const images: Array<{ start: number; part: ImagePart }> = [];
+  // The part each text token came from (-1 elsewhere), to mark the text that an image follows.
+  const textPart = [-1];
   doc.forEach((part, i) => {
     if (part.kind === 'text') {
       for (const id of tokenizer.encode(part.text)) {
         tokens.push(id);
         image.push(-1);
+        textPart.push(i);
       }
     } else if (part.kind === 'image') {
       if (!Number.isInteger(part.index) || part.index < 0 || part.index >= imageCount) {
@@ -271,13 +288,17 @@ function encodeDocument(doc: Document, d: number, imageCount: number, P: number,
       }
       tokens.push(tokenizer.eoi);
       image.push(-1);
+      textPart.push(...new Array<number>(P + 2).fill(-1));
     } else {
       throw new ConfigError(`documents[${d}][${i}].kind`, (part as { kind: unknown }).kind, "'text', 'image'");
     }
   });
   tokens.push(tokenizer.eos);
   image.push(-1);
-  return { tokens, image, images };
+  textPart.push(-1);
+  let lastImagePart = -1;
+  doc.forEach((part, i) => part.kind === 'image' && (lastImagePart = i));
+  return { tokens, image, images, prompt: textPart.map((k) => k >= 0 && k < lastImagePart) };
 }
 
 function describeParts(doc: Document, tokenizer: Tokenizer): string {

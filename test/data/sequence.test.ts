@@ -112,6 +112,22 @@ test('packing: documents fill rows in order, a document that does not fit opens 
   assert.deepEqual(unpacked.slots.map((s) => [s.row, s.start]), [[0, 4], [1, 2], [2, 2]]);
 });
 
+test('promptLoss false: no LM loss on text an image follows, except the token that predicts BOI; captions keep theirs', () => {
+  const base = { length: 12, patchesPerImage: P, captionDropout: 0, promptLoss: false };
+  const first = row(buildBatch([{ image: img(1), caption: 'ab' }], { ...base, imageFirstProb: 0 }, new Rng(1)), 0);
+  assert.deepEqual(first.tokens, [BOS, a, b, BOI, PAD, PAD, PAD, PAD, EOI, EOS, PAD, PAD]);
+  // BOS->a and a->b are the prompt's own tokens: dropped; b->BOI (start an image) and EOI->EOS stay.
+  assert.deepEqual(first.targets, [X, X, BOI, X, X, X, X, X, EOS, X, X, X]);
+  const after = row(buildBatch([{ image: img(1), caption: 'ab' }], { ...base, length: 10, imageFirstProb: 1 }, new Rng(1)), 0);
+  assert.deepEqual(after.targets, [BOI, X, X, X, X, X, a, b, EOS, X]);
+  // Text between two images is a prompt of the second; the text after the last image is not.
+  const docs: Document[] = [[{ kind: 'text', text: 'a' }, { kind: 'image', index: 0 }, { kind: 'text', text: 'b' }, { kind: 'image', index: 0 }, { kind: 'text', text: 'a' }]];
+  const mixed = row(packDocuments(docs, [img(0)], { length: 3 + 2 * (P + 2) + 3, patchesPerImage: P, pack: false, promptLoss: false }), 0);
+  assert.deepEqual(mixed.tokens, [BOS, a, BOI, PAD, PAD, PAD, PAD, EOI, b, BOI, PAD, PAD, PAD, PAD, EOI, a, EOS, PAD]);
+  assert.deepEqual(mixed.targets, [X, BOI, X, X, X, X, X, X, BOI, X, X, X, X, X, a, EOS, X, X]);
+  assert.throws(() => buildBatch([{ image: img(1), caption: 'ab' }], { ...base, promptLoss: 'no' as unknown as boolean }), /sequence\.promptLoss/);
+});
+
 test('an interleaved document: EOI predicts the next text or the next BOI; images are numbered per row', () => {
   const docs: Document[] = [
     [{ kind: 'image', index: 1 }, { kind: 'image', index: 0 }, { kind: 'text', text: 'a' }],
