@@ -7,6 +7,7 @@ export * from './engine/engine';
 export * from './engine/random';
 export * from './engine/interrupt';
 export * from './config';
+export * from './registry';
 
 export * from './blocks/module';
 export * from './blocks/init';

@@ -4,10 +4,9 @@
  * the field.
  */
 import { check, ConfigError, mergeConfig, type DeepPartial } from '../config';
-import { SAMPLER_DEFAULTS } from '../schedules/make-sampler';
+import '../schedules/kinds';
 import { DEFAULT_DDIM_SAMPLER } from '../schedules/ddim';
-import type { SamplerConfig } from '../schedules/sampler';
-import { resolveSpec } from '../schedules/spec';
+import { samplers, type SamplerConfig } from '../schedules/sampler';
 
 export interface GenerateOptions {
   /**
@@ -75,7 +74,7 @@ export const DEFAULT_GENERATE: GenerateOptions = {
  */
 export function resolveGenerateOptions(overrides: DeepPartial<GenerateOptions> = {}): GenerateOptions {
   const o = mergeConfig(DEFAULT_GENERATE, overrides, 'generate');
-  const sampler = resolveSpec<SamplerConfig>(SAMPLER_DEFAULTS, o.sampler, 'generate.sampler');
+  const sampler = samplers.resolve(o.sampler, 'generate.sampler');
   const [lo, hi] = GUIDANCE_RANGE;
   if (typeof o.guidanceScale !== 'number' || !(o.guidanceScale >= lo && o.guidanceScale <= hi)) {
     throw new ConfigError('generate.guidanceScale', o.guidanceScale, `a number in [${lo}, ${hi}] (1 = off; the paper uses 3 to 5)`);

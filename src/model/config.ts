@@ -9,11 +9,11 @@ import { buildMask, DEFAULT_MASK, type MaskConfig } from '../blocks/masks';
 import { resolvePatchConfig, DEFAULT_LINEAR_PATCH, type PatchConfig } from '../blocks/patch';
 import { checkPatchGrid, checkPatchSize, numPatches } from '../blocks/patchify';
 import { DEFAULT_SEQUENCE_CONFIG, validateSequenceConfig, type SequenceConfig } from '../data/sequence';
-import { makeSchedule, DEFAULT_SCHEDULE } from '../schedules/make-schedule';
-import type { ScheduleConfig } from '../schedules/schedule';
-import { makeTimestepSampler, DEFAULT_TIMESTEP_SAMPLER, type TimestepSamplerConfig } from '../schedules/timestep-sampler';
-import { PREDICTION_KINDS, type PredictionKind } from '../schedules/targets';
-import { makeWeighting, DEFAULT_WEIGHTING, type WeightingConfig } from '../schedules/weighting';
+import { DEFAULT_SCHEDULE } from '../schedules/make-schedule';
+import { schedules, type ScheduleConfig } from '../schedules/schedule';
+import { timestepSamplers, DEFAULT_TIMESTEP_SAMPLER, type TimestepSamplerConfig } from '../schedules/timestep-sampler';
+import { predictionTarget, type PredictionKind } from '../schedules/targets';
+import { weightings, DEFAULT_WEIGHTING, type WeightingConfig } from '../schedules/weighting';
 
 /** How image patches are numbered for RoPE. */
 export type ImagePositions =
@@ -174,11 +174,15 @@ export function validateConfig(c: TransfusionConfig): TransfusionConfig {
   check.oneOf('net.tieEmbeddings', n.tieEmbeddings, [true, false]);
   check.size('net.maxPositions', n.maxPositions, 'positions');
 
-  const o = c.objective;
-  makeSchedule(o.schedule, 'objective.schedule');
-  check.oneOf('objective.prediction', o.prediction, PREDICTION_KINDS);
-  makeTimestepSampler(o.timesteps, 'objective.timesteps');
-  makeWeighting(o.weighting, 'objective.weighting');
+  // Each swappable block is resolved here, once (src/registry.ts): completed from its kind's defaults and
+  // checked, so the model builds it from plain data without checking again.
+  const o = {
+    ...c.objective,
+    schedule: schedules.resolve(c.objective.schedule, 'objective.schedule'),
+    timesteps: timestepSamplers.resolve(c.objective.timesteps, 'objective.timesteps'),
+    weighting: weightings.resolve(c.objective.weighting, 'objective.weighting'),
+  };
+  predictionTarget(o.prediction, 'objective.prediction');
   check.nonNegative('objective.lambda', o.lambda);
   check.oneOf('objective.noiseLimit', o.noiseLimit, [true, false]);
   check.inRange('objective.noiseLimitTMax', o.noiseLimitTMax, 0, 1);

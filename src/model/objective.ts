@@ -12,12 +12,12 @@
 import { tf } from '../engine/tf';
 import { Rng, rng as globalRng } from '../engine/random';
 import { ShapeError } from '../config';
-import { makeSchedule } from '../schedules/make-schedule';
-import type { Schedule } from '../schedules/schedule';
-import { makeTimestepSampler, type TimestepSampler } from '../schedules/timestep-sampler';
+import '../schedules/kinds';
+import { buildSchedule, type Schedule } from '../schedules/schedule';
+import { buildTimestepSampler, type TimestepSampler } from '../schedules/timestep-sampler';
 import { coefficients, addNoise } from '../schedules/forward';
 import { makeTarget } from '../schedules/targets';
-import { makeWeighting, type Weighting } from '../schedules/weighting';
+import { buildWeighting, type Weighting } from '../schedules/weighting';
 import type { MixedBatch } from '../data/sequence';
 import type { LossOutput } from '../train/trainer';
 import type { ObjectiveConfig } from './config';
@@ -52,10 +52,11 @@ export class TransfusionObjective {
   readonly timesteps: TimestepSampler;
   readonly weighting: Weighting;
 
+  /** `config` is resolved (checked) already, by validateConfig (src/model/config.ts): its blocks are only built here. */
   constructor(readonly config: ObjectiveConfig) {
-    this.schedule = makeSchedule(config.schedule, 'objective.schedule');
-    this.timesteps = makeTimestepSampler(config.timesteps, 'objective.timesteps');
-    this.weighting = makeWeighting(config.weighting, 'objective.weighting');
+    this.schedule = buildSchedule(config.schedule, 'objective.schedule');
+    this.timesteps = buildTimestepSampler(config.timesteps, 'objective.timesteps');
+    this.weighting = buildWeighting(config.weighting, 'objective.weighting');
   }
 
   /** [S] training times: one per image, capped for image-first pairs when noise limiting is on. */

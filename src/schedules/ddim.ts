@@ -8,9 +8,16 @@ import { tf } from '../engine/tf';
 import { check } from '../config';
 import { rng as globalRng } from '../engine/random';
 import type { Schedule } from './schedule';
-import { SamplerBase, type SpacedStepsConfig, type StepState } from './sampler';
+import { SamplerBase, samplers, type SpacedStepsConfig, type StepState } from './sampler';
+import { BUILT_IN, fieldsOf } from '../registry';
 import { ddpmPosterior } from './ddpm';
 import type { TimestepSpacing } from './spacing';
+
+declare module './sampler' {
+  interface SamplerKinds {
+    ddim: DdimSamplerConfig;
+  }
+}
 
 export interface DdimSamplerConfig extends SpacedStepsConfig {
   readonly kind: 'ddim';
@@ -42,3 +49,5 @@ export class DdimSampler extends SamplerBase {
     return mean.add((rng ?? globalRng()).randomNormal(xt.shape).mul(Math.sqrt(noise2)));
   }
 }
+
+samplers.define('ddim', { defaults: fieldsOf(DEFAULT_DDIM_SAMPLER), build: (c, { field }, schedule) => new DdimSampler(c, schedule, field), doc: 'DDIM (Song et al. 2021)' }, BUILT_IN);

@@ -9,8 +9,15 @@
 import { tf } from '../engine/tf';
 import { rng as globalRng } from '../engine/random';
 import type { Schedule } from './schedule';
-import { SamplerBase, type SpacedStepsConfig, type StepState } from './sampler';
+import { SamplerBase, samplers, type SpacedStepsConfig, type StepState } from './sampler';
+import { BUILT_IN, fieldsOf } from '../registry';
 import type { TimestepSpacing } from './spacing';
+
+declare module './sampler' {
+  interface SamplerKinds {
+    ddpm: DdpmSamplerConfig;
+  }
+}
 
 export interface DdpmSamplerConfig extends SpacedStepsConfig {
   readonly kind: 'ddpm';
@@ -59,3 +66,5 @@ export class DdpmSampler extends SamplerBase {
     return mean.add((rng ?? globalRng()).randomNormal(xt.shape).mul(Math.sqrt(variance)));
   }
 }
+
+samplers.define('ddpm', { defaults: fieldsOf(DEFAULT_DDPM_SAMPLER), build: (c, { field }, schedule) => new DdpmSampler(c, schedule, field), doc: 'ancestral DDPM (Ho et al. 2020)' }, BUILT_IN);

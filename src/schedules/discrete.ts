@@ -3,7 +3,17 @@
  * functions of continuous t).
  */
 import { check, ConfigError } from '../config';
+import { BUILT_IN, fieldsOf } from '../registry';
+import { schedules } from './schedule';
 import { GridSchedule, alphaBarFromBetas, linspace } from './grid';
+
+declare module './schedule' {
+  interface ScheduleKinds {
+    linear: LinearScheduleConfig;
+    'scaled-linear': ScaledLinearScheduleConfig;
+    cosine: CosineScheduleConfig;
+  }
+}
 
 export interface LinearScheduleConfig {
   readonly kind: 'linear';
@@ -46,17 +56,19 @@ function checkBetaRange(field: string, betaStart: number, betaEnd: number): void
   if (typeof betaEnd !== 'number' || !(betaEnd >= betaStart && betaEnd < 1)) throw new ConfigError(`${field}.betaEnd`, betaEnd, `a number in [betaStart (${betaStart}), 1)`);
 }
 
-/** betas = linspace(betaStart, betaEnd, T) (Ho et al. 2020). */
-export function linearSchedule(config: LinearScheduleConfig, field = 'schedule'): GridSchedule {
+function checkBetas(config: LinearScheduleConfig | ScaledLinearScheduleConfig, field: string): void {
   checkBetaRange(field, config.betaStart, config.betaEnd);
-  const T = check.size(`${field}.T`, config.T, 'diffusionSteps');
-  return new GridSchedule(config, alphaBarFromBetas(linspace(config.betaStart, config.betaEnd, T)), field);
+  check.size(`${field}.T`, config.T, 'diffusionSteps');
+}
+
+/** betas = linspace(betaStart, betaEnd, T) (Ho et al. 2020); `config` resolved (checked) already. */
+export function linearSchedule(config: LinearScheduleConfig, field = 'schedule'): GridSchedule {
+  return new GridSchedule(config, alphaBarFromBetas(linspace(config.betaStart, config.betaEnd, config.T)), field);
 }
 
 /** betas = linspace(sqrt(betaStart), sqrt(betaEnd), T)^2 (latent diffusion; diffusers' "scaled_linear"). */
 export function scaledLinearSchedule(config: ScaledLinearScheduleConfig, field = 'schedule'): GridSchedule {
-  checkBetaRange(field, config.betaStart, config.betaEnd);
-  const T = check.size(`${field}.T`, config.T, 'diffusionSteps');
+  const T = config.T;
   const betas = linspace(Math.sqrt(config.betaStart), Math.sqrt(config.betaEnd), T).map((b) => b * b);
   return new GridSchedule(config, alphaBarFromBetas(betas), field);
 }
@@ -67,11 +79,19 @@ export function scaledLinearSchedule(config: ScaledLinearScheduleConfig, field =
  * step differ from f(1) / f(0) = 0).
  */
 export function cosineSchedule(config: CosineScheduleConfig, field = 'schedule'): GridSchedule {
-  check.nonNegative(`${field}.s`, config.s);
-  if (typeof config.maxBeta !== 'number' || !(config.maxBeta > 0 && config.maxBeta <= 1)) throw new ConfigError(`${field}.maxBeta`, config.maxBeta, 'a number in (0, 1]');
-  const T = check.size(`${field}.T`, config.T, 'diffusionSteps');
+  const T = config.T;
   const f = (u: number) => Math.cos(((u + config.s) / (1 + config.s)) * (Math.PI / 2)) ** 2;
   const betas = new Float64Array(T);
   for (let i = 0; i < T; i++) betas[i] = Math.min(1 - f((i + 1) / T) / f(i / T), config.maxBeta);
   return new GridSchedule(config, alphaBarFromBetas(betas), field);
 }
+
+function checkCosine(config: CosineScheduleConfig, field: string): void {
+  check.nonNegative(`${field}.s`, config.s);
+  if (typeof config.maxBeta !== 'number' || !(config.maxBeta > 0 && config.maxBeta <= 1)) throw new ConfigError(`${field}.maxBeta`, config.maxBeta, 'a number in (0, 1]');
+  check.size(`${field}.T`, config.T, 'diffusionSteps');
+}
+
+schedules.define('linear', { defaults: fieldsOf(DEFAULT_LINEAR_SCHEDULE), validate: checkBetas, build: (c, { field }) => linearSchedule(c, field), doc: 'DDPM linear betas (Ho et al. 2020)' }, BUILT_IN);
+schedules.define('scaled-linear', { defaults: fieldsOf(DEFAULT_SCALED_LINEAR_SCHEDULE), validate: checkBetas, build: (c, { field }) => scaledLinearSchedule(c, field), doc: 'latent diffusion betas (Rombach et al. 2022)' }, BUILT_IN);
+schedules.define('cosine', { defaults: fieldsOf(DEFAULT_COSINE_SCHEDULE), validate: checkCosine, build: (c, { field }) => cosineSchedule(c, field), doc: "the paper's: Nichol & Dhariwal 2021, eq. 17" }, BUILT_IN);

@@ -7,8 +7,15 @@
  */
 import { tf } from '../engine/tf';
 import type { Schedule } from './schedule';
-import { SamplerBase, type SpacedStepsConfig, type StepState } from './sampler';
+import { SamplerBase, samplers, type SpacedStepsConfig, type StepState } from './sampler';
+import { BUILT_IN, fieldsOf } from '../registry';
 import type { TimestepSpacing } from './spacing';
+
+declare module './sampler' {
+  interface SamplerKinds {
+    euler: EulerSamplerConfig;
+  }
+}
 
 export interface EulerSamplerConfig extends SpacedStepsConfig {
   readonly kind: 'euler';
@@ -33,3 +40,5 @@ export class EulerSampler extends SamplerBase {
     return tf.add(xt, tf.mul(tPrev - t, velocity));
   }
 }
+
+samplers.define('euler', { defaults: fieldsOf(DEFAULT_EULER_SAMPLER), build: (c, { field }, schedule) => new EulerSampler(c, schedule, field), doc: 'Euler on the probability-flow ODE' }, BUILT_IN);

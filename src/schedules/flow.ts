@@ -3,11 +3,18 @@
  * SD3, Esser et al. 2024, eq. 3): x_t = (1 - t) x0 + t eps, so the velocity d x_t / dt = eps - x0 is constant in t.
  * Its logSnr = 2 log((1 - t) / t) runs from +Infinity to -Infinity: the terminal SNR is exactly zero.
  */
-import { ScheduleBase } from './schedule';
+import { BUILT_IN } from '../registry';
+import { ScheduleBase, schedules } from './schedule';
 import { checkTime } from './numeric';
 
 export interface FlowScheduleConfig {
   readonly kind: 'flow';
+}
+
+declare module './schedule' {
+  interface ScheduleKinds {
+    flow: FlowScheduleConfig;
+  }
 }
 
 export const DEFAULT_FLOW_SCHEDULE: FlowScheduleConfig = { kind: 'flow' };
@@ -47,3 +54,5 @@ export class FlowSchedule extends ScheduleBase {
     return 1;
   }
 }
+
+schedules.define('flow', { defaults: {}, build: (c) => new FlowSchedule(c), doc: 'rectified flow, x_t = (1 - t) x0 + t eps' }, BUILT_IN);

@@ -19,17 +19,21 @@
  *   classifier-free guidance.
  * - Plot data (series.ts): `scheduleSeries`, `weightSeries`, `samplerDensitySeries`.
  *
- * Every piece is a plain-data config `{ kind, ... }` given in part and completed from its kind's DEFAULT, or an
- * object built by the researcher (docs/ARCHITECTURE.md, 'Configs', 'Registries' and 'Slots'); bad input throws
+ * Every piece is a plain-data config `{ kind, ... }` given in part and completed from its kind's defaults, or an
+ * object built by the researcher. Each kind is defined once, in its own file, on its family's registry
+ * (`schedules`, `timestepSamplers`, `weightings`, `predictionTargets`, `samplers`; src/registry.ts), and a notebook
+ * defines its own the same way (`defineKind`) (docs/ARCHITECTURE.md, 'Configs', 'Registries' and 'Slots'); bad input throws
  * ConfigError naming field and value.
  */
-export type { Schedule, ScheduleConfig, ScheduleKind, ScheduleSpec, ScheduleFamily } from './schedule';
-export { ScheduleBase, isSchedule } from './schedule';
+export type { Schedule, ScheduleConfig, ScheduleKind, ScheduleKinds, ScheduleSpec, ScheduleFamily, ScheduleKindDefinition } from './schedule';
+export { ScheduleBase, isSchedule, schedules, buildSchedule } from './schedule';
 export { makeSchedule, DEFAULT_SCHEDULE, SCHEDULE_DEFAULTS } from './make-schedule';
+// Every built-in kind's file (a new kind's exports become public through its one line in kinds.ts).
+export * from './kinds';
 export type { LinearScheduleConfig, ScaledLinearScheduleConfig, CosineScheduleConfig } from './discrete';
 export { DEFAULT_LINEAR_SCHEDULE, DEFAULT_SCALED_LINEAR_SCHEDULE, DEFAULT_COSINE_SCHEDULE } from './discrete';
 export { GridSchedule, alphaBarFromBetas } from './grid';
-export { type SigmoidScheduleConfig, DEFAULT_SIGMOID_SCHEDULE, SigmoidSchedule } from './sigmoid';
+export { type SigmoidScheduleConfig, DEFAULT_SIGMOID_SCHEDULE, SigmoidSchedule, checkSigmoidSchedule } from './sigmoid';
 export { type FlowScheduleConfig, DEFAULT_FLOW_SCHEDULE, FlowSchedule } from './flow';
 export { type ShiftedScheduleConfig, DEFAULT_SHIFTED_SCHEDULE, ShiftedSchedule } from './shifted';
 export { type ZeroTerminalSnrScheduleConfig, DEFAULT_ZERO_TERMINAL_SNR_SCHEDULE, rescaleZeroTerminalSnr } from './zero-terminal-snr';
@@ -38,20 +42,25 @@ export { type TimestepSpacing, TIMESTEP_SPACINGS, spacedIndices } from './spacin
 export { addNoise, coefficients, type Coefficients } from './forward';
 export {
   type PredictionKind, type Coefficient, type Rates,
-  PREDICTION_KINDS, DEFAULT_PREDICTION, RECTIFIED_FLOW_RATES,
+  type PredictionKinds, type PredictionTargetDefinition, type TargetCoefficients,
+  PREDICTION_KINDS, DEFAULT_PREDICTION, RECTIFIED_FLOW_RATES, predictionTargets, predictionTarget, predictionNeedsRates,
   makeTarget, predictionToX0Eps, convertPrediction,
 } from './targets';
 export {
   type TimestepSampler, type TimestepSamplerConfig, type TimestepSamplerSpec, type TimestepOptions,
-  DEFAULT_TIMESTEP_SAMPLER, TIMESTEP_SAMPLER_DEFAULTS, NOISE_LIMIT_T_MAX, makeTimestepSampler,
+  type TimestepSamplerKinds, type TimestepSamplerKindDefinition,
+  DEFAULT_TIMESTEP_SAMPLER, TIMESTEP_SAMPLER_DEFAULTS, NOISE_LIMIT_T_MAX, makeTimestepSampler, buildTimestepSampler,
+  timestepSamplers, InverseCdfSampler,
 } from './timestep-sampler';
 export {
   type Weighting, type WeightingConfig, type WeightingSpec,
-  DEFAULT_WEIGHTING, WEIGHTING_DEFAULTS, makeWeighting, epsilonFactor,
+  type WeightingKinds, type WeightingKindDefinition,
+  DEFAULT_WEIGHTING, WEIGHTING_DEFAULTS, makeWeighting, buildWeighting, epsilonFactor, weightings, NativeWeighting,
 } from './weighting';
 export {
   type Sampler, type SamplerConfig, type SamplerStepInput, type SamplerStepOutput, type StepState,
-  SamplerBase, CONTINUOUS_GRID,
+  type SamplerKinds, type SamplerKindDefinition,
+  SamplerBase, CONTINUOUS_GRID, samplers, isSampler,
 } from './sampler';
 export { type DdpmSamplerConfig, DEFAULT_DDPM_SAMPLER, DdpmSampler, ddpmPosterior, type Posterior } from './ddpm';
 export { type DdimSamplerConfig, DEFAULT_DDIM_SAMPLER, DdimSampler } from './ddim';

@@ -8,13 +8,18 @@ import { tf } from '../engine/tf';
 import { check, ConfigError, ShapeError } from '../config';
 import type { Rng } from '../engine/random';
 import type { Schedule } from './schedule';
-import type { DdpmSamplerConfig } from './ddpm';
-import type { DdimSamplerConfig } from './ddim';
-import type { EulerSamplerConfig } from './euler';
+import { KindFamily, type BuildContext, type KindDefinition } from '../registry';
 import { spacedIndices, type TimestepSpacing } from './spacing';
-import { PREDICTION_KINDS, predictionToX0Eps, type PredictionKind, type Rates } from './targets';
+import { predictionNeedsRates, predictionToX0Eps, type PredictionKind, type Rates } from './targets';
 
-export type SamplerConfig = DdpmSamplerConfig | DdimSamplerConfig | EulerSamplerConfig;
+/**
+ * The built-in sampler configs by kind; each sampler's file adds its config by declaration merging
+ * (`declare module './sampler' { interface SamplerKinds { ddim: DdimSamplerConfig } }`) beside its `define`.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface SamplerKinds {}
+
+export type SamplerConfig = SamplerKinds[keyof SamplerKinds];
 
 /**
  * The grid a continuous-time schedule's sampling steps are picked from when the config does not give one:
@@ -101,11 +106,11 @@ export abstract class SamplerBase implements Sampler {
 
   step(input: SamplerStepInput): SamplerStepOutput {
     const { prediction, kind, xt, t, tPrev } = input;
-    check.oneOf('step.kind', kind, PREDICTION_KINDS);
+    const needsRates = predictionNeedsRates(kind, 'step.kind');
     if (typeof t !== 'number' || !(t > 0 && t <= 1)) throw new ConfigError('step.t', t, 'a time in (0, 1]');
     if (typeof tPrev !== 'number' || !(tPrev >= 0 && tPrev < t)) throw new ConfigError('step.tPrev', tPrev, `a time in [0, t = ${t})`);
     if (!tf.util.arraysEqual(prediction.shape, xt.shape)) throw new ShapeError('step.prediction', `[${xt.shape.join(', ')}] (the shape of xt)`, prediction.shape);
-    const rates: Rates | undefined = kind === 'flow' ? { dAlpha: this.schedule.dAlpha(t), dSigma: this.schedule.dSigma(t) } : undefined;
+    const rates: Rates | undefined = needsRates ? { dAlpha: this.schedule.dAlpha(t), dSigma: this.schedule.dSigma(t) } : undefined;
     return tf.tidy(() => {
       const alpha = this.schedule.alpha(t);
       const sigma = this.schedule.sigma(t);
@@ -120,4 +125,26 @@ export abstract class SamplerBase implements Sampler {
 
   /** [B, ...] x at tPrev from the resolved prediction (runs inside the step's tf.tidy). */
   protected abstract update(state: StepState): tf.Tensor;
+}
+
+/** What a sampler kind defines (src/registry.ts): a resolved config and the schedule make the sampler. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface SamplerKindDefinition<C extends { readonly kind: string } = any> extends KindDefinition<C> {
+  /** The sampler of a resolved config on `schedule` (checks that need the schedule, such as steps against its grid, happen here). */
+  readonly build: (config: C, context: BuildContext, schedule: Schedule) => Sampler;
+}
+
+/** The inference samplers; each kind's file defines itself here (ddpm.ts, ddim.ts, euler.ts). */
+export const samplers = new KindFamily<SamplerConfig, SamplerKindDefinition>('sampler', 'sampler', isSampler);
+
+declare module '../registry' {
+  interface KindFamilies {
+    sampler: typeof samplers;
+  }
+}
+
+/** Structural check for a built sampler, so the slot also takes a researcher's own. */
+export function isSampler(value: unknown): value is Sampler {
+  const v = value as Partial<Sampler> | null;
+  return typeof v?.step === 'function' && typeof v.timesteps === 'function';
 }

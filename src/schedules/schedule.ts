@@ -9,34 +9,35 @@
  * - 'flow' (rectified flow family): alpha + sigma = 1, e.g. rectified flow's alpha = 1 - t, sigma = t.
  * Two schedules of different families with equal logSnr(t) differ only by a per-t rescaling of x_t.
  */
-import type { LinearScheduleConfig, ScaledLinearScheduleConfig, CosineScheduleConfig } from './discrete';
-import type { SigmoidScheduleConfig } from './sigmoid';
-import type { FlowScheduleConfig } from './flow';
-import type { ShiftedScheduleConfig } from './shifted';
-import type { ZeroTerminalSnrScheduleConfig } from './zero-terminal-snr';
+import { KindFamily, type BuildContext, type KindDefinition } from '../registry';
 import type { Spec } from './spec';
 import { checkTime, derivative } from './numeric';
 
-export type ScheduleConfig =
-  | LinearScheduleConfig
-  | ScaledLinearScheduleConfig
-  | CosineScheduleConfig
-  | SigmoidScheduleConfig
-  | ShiftedScheduleConfig
-  | ZeroTerminalSnrScheduleConfig
-  | FlowScheduleConfig;
+/**
+ * The built-in schedule configs by kind. Each kind's file adds its config here by declaration merging
+ * (`declare module './schedule' { interface ScheduleKinds { sigmoid: SigmoidScheduleConfig } }`) beside its
+ * `schedules.define` call, so the union below grows with the kinds and no central list is edited.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-interface
+export interface ScheduleKinds {}
+
+export type ScheduleConfig = ScheduleKinds[keyof ScheduleKinds];
 
 export type ScheduleKind = ScheduleConfig['kind'];
+
+/** The kinds that wrap another schedule in their `base` (shifted, zero-terminal-snr). */
+type WrapperConfig = Extract<ScheduleConfig, { readonly base: unknown }>;
+
+/** A wrapper's spec: its `base` may itself be a spec or a built schedule. */
+type WrapperSpec = {
+  readonly [K in WrapperConfig['kind']]: { readonly kind: K; readonly base?: ScheduleSpec } & Partial<Omit<Extract<WrapperConfig, { kind: K }>, 'kind' | 'base'>>;
+}[WrapperConfig['kind']];
 
 /**
  * What `makeSchedule` accepts: a built schedule (docs/ARCHITECTURE.md, 'Slots'), or a config with only the fields
  * to change; a wrapped `base` may itself be a spec or a built schedule.
  */
-export type ScheduleSpec =
-  | Schedule
-  | Spec<Exclude<ScheduleConfig, ShiftedScheduleConfig | ZeroTerminalSnrScheduleConfig>>
-  | { readonly kind: 'shifted'; readonly base?: ScheduleSpec; readonly shift?: number }
-  | { readonly kind: 'zero-terminal-snr'; readonly base?: ScheduleSpec };
+export type ScheduleSpec = Schedule | Spec<Exclude<ScheduleConfig, WrapperConfig>> | WrapperSpec;
 
 export type ScheduleFamily = 'variance-preserving' | 'flow';
 
@@ -116,4 +117,30 @@ export abstract class ScheduleBase implements Schedule {
   dSigma(t: number): number {
     return derivative((u) => this.sigma(u), checkTime('t', t));
   }
+}
+
+/** What a schedule kind defines (src/registry.ts): its defaults and checks, and how a resolved config is built. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface ScheduleKindDefinition<C extends { readonly kind: string } = any> extends KindDefinition<C> {
+  /** The schedule of a resolved config (checked already: build does not check again). */
+  readonly build: (config: C, context: BuildContext) => Schedule;
+}
+
+/** The noise schedules; each kind's file defines itself here (discrete.ts, sigmoid.ts, flow.ts, ...). */
+export const schedules = new KindFamily<ScheduleConfig, ScheduleKindDefinition>('schedule', 'noise schedule', isSchedule);
+
+declare module '../registry' {
+  interface KindFamilies {
+    schedule: typeof schedules;
+  }
+}
+
+/** A built schedule passes through; a spec is resolved (completed and checked) once, then built. */
+export function scheduleOf(spec: ScheduleSpec, field = 'schedule'): Schedule {
+  return schedules.make(spec, field, (definition, config, context) => definition.build(config, context));
+}
+
+/** The schedule of a config already resolved (`schedules.resolve`, or a validated model config): no checks repeated. */
+export function buildSchedule(config: ScheduleConfig, field = 'schedule'): Schedule {
+  return schedules.build(config, field, (definition, context) => definition.build(config, context));
 }

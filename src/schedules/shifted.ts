@@ -6,9 +6,16 @@
  * on rectified flow is this same shift). The base's family is kept, so a shifted flow schedule is still alpha + sigma = 1.
  */
 import { check } from '../config';
-import { ScheduleBase, type Schedule, type ScheduleConfig } from './schedule';
+import { BUILT_IN, fieldsOf } from '../registry';
+import { ScheduleBase, buildSchedule, scheduleOf, schedules, type Schedule, type ScheduleConfig, type ScheduleSpec } from './schedule';
 import { sigmoid } from './numeric';
 import { DEFAULT_FLOW_SCHEDULE } from './flow';
+
+declare module './schedule' {
+  interface ScheduleKinds {
+    shifted: ShiftedScheduleConfig;
+  }
+}
 
 export interface ShiftedScheduleConfig {
   readonly kind: 'shifted';
@@ -26,10 +33,13 @@ export class ShiftedSchedule extends ScheduleBase {
   /** -2 log(shift), added to the base's logSnr. */
   private readonly offset: number;
 
-  /** `base` is the built `config.base` (it may be a researcher's own schedule, so it is passed in). */
-  constructor(readonly config: ShiftedScheduleConfig, readonly base: Schedule, field = 'schedule') {
+  /**
+   * `base` is the built `config.base` (it may be a researcher's own schedule, so it is passed in); `config` is
+   * resolved (checked) already.
+   */
+  constructor(readonly config: ShiftedScheduleConfig, readonly base: Schedule) {
     super();
-    this.offset = -2 * Math.log(check.positive(`${field}.shift`, config.shift));
+    this.offset = -2 * Math.log(config.shift);
     this.family = base.family;
     this.T = base.T;
   }
@@ -42,3 +52,32 @@ export class ShiftedSchedule extends ScheduleBase {
     return sigmoid(-(this.base.logSnr(t) + this.offset));
   }
 }
+
+/**
+ * A wrapper's `base` (a spec, or a built schedule such as a researcher's own class) is built first and recorded
+ * by its config, so the wrapper's config is plain data; the built base is reused by `build` (src/registry.ts,
+ * `prepare`).
+ */
+export function prepareBase(defaultBase: ScheduleConfig) {
+  return (spec: Readonly<Record<string, unknown>>, field: string) => {
+    const base = scheduleOf((spec.base ?? defaultBase) as ScheduleSpec, `${field}.base`);
+    return { spec: { ...spec, base: base.config }, prepared: base };
+  };
+}
+
+/** The built base `prepare` handed over, or the base built from the resolved config. */
+export function builtBase(config: { readonly base: ScheduleConfig }, prepared: unknown, field: string): Schedule {
+  return (prepared as Schedule | undefined) ?? buildSchedule(config.base, `${field}.base`);
+}
+
+schedules.define(
+  'shifted',
+  {
+    defaults: fieldsOf(DEFAULT_SHIFTED_SCHEDULE),
+    prepare: prepareBase(DEFAULT_SHIFTED_SCHEDULE.base),
+    validate: (c: ShiftedScheduleConfig, field) => void check.positive(`${field}.shift`, c.shift),
+    build: (c: ShiftedScheduleConfig, { field, prepared }) => new ShiftedSchedule(c, builtBase(c, prepared, field)),
+    doc: 'resolution shift of logSnr (Hoogeboom et al. 2023; SD3 eq. 23)',
+  },
+  BUILT_IN,
+);

@@ -5,8 +5,15 @@
  * tau its steepness (larger tau: closer to linear in alphaBar, more weight on noisy steps).
  */
 import { check, ConfigError } from '../config';
-import { ScheduleBase } from './schedule';
+import { BUILT_IN, fieldsOf } from '../registry';
+import { ScheduleBase, schedules } from './schedule';
 import { sigmoid } from './numeric';
+
+declare module './schedule' {
+  interface ScheduleKinds {
+    sigmoid: SigmoidScheduleConfig;
+  }
+}
 
 export interface SigmoidScheduleConfig {
   readonly kind: 'sigmoid';
@@ -22,19 +29,24 @@ export interface SigmoidScheduleConfig {
 
 export const DEFAULT_SIGMOID_SCHEDULE: SigmoidScheduleConfig = { kind: 'sigmoid', start: -3, end: 3, tau: 1, clipMin: 1e-9 };
 
+export function checkSigmoidSchedule(config: SigmoidScheduleConfig, field: string): void {
+  const { start, end, tau, clipMin } = config;
+  if (typeof start !== 'number' || !Number.isFinite(start)) throw new ConfigError(`${field}.start`, start, 'a finite number');
+  if (typeof end !== 'number' || !(Number.isFinite(end) && end > start)) throw new ConfigError(`${field}.end`, end, `a finite number > start (${start})`);
+  check.positive(`${field}.tau`, tau);
+  if (typeof clipMin !== 'number' || !(clipMin >= 0 && clipMin < 1)) throw new ConfigError(`${field}.clipMin`, clipMin, 'a number in [0, 1)');
+}
+
 export class SigmoidSchedule extends ScheduleBase {
   readonly family = 'variance-preserving' as const;
   readonly T = null;
   private readonly vStart: number;
   private readonly vEnd: number;
 
-  constructor(readonly config: SigmoidScheduleConfig, field = 'schedule') {
+  /** `config` resolved (checked by `checkSigmoidSchedule`) already, e.g. by `schedules.resolve`. */
+  constructor(readonly config: SigmoidScheduleConfig) {
     super();
-    const { start, end, tau, clipMin } = config;
-    if (typeof start !== 'number' || !Number.isFinite(start)) throw new ConfigError(`${field}.start`, start, 'a finite number');
-    if (typeof end !== 'number' || !(Number.isFinite(end) && end > start)) throw new ConfigError(`${field}.end`, end, `a finite number > start (${start})`);
-    check.positive(`${field}.tau`, tau);
-    if (typeof clipMin !== 'number' || !(clipMin >= 0 && clipMin < 1)) throw new ConfigError(`${field}.clipMin`, clipMin, 'a number in [0, 1)');
+    const { start, end, tau } = config;
     this.vStart = sigmoid(start / tau);
     this.vEnd = sigmoid(end / tau);
   }
@@ -52,3 +64,5 @@ export class SigmoidSchedule extends ScheduleBase {
     return Math.min(1 - this.config.clipMin, (this.v(t) - this.vStart) / (this.vEnd - this.vStart));
   }
 }
+
+schedules.define('sigmoid', { defaults: fieldsOf(DEFAULT_SIGMOID_SCHEDULE), validate: checkSigmoidSchedule, build: (c) => new SigmoidSchedule(c), doc: 'Chen 2023, Alg. 1' }, BUILT_IN);

@@ -3,11 +3,22 @@
  * given by its cdf and quantile, so noise limiting (Transfusion Sec. 4.3: when the image precedes its caption,
  * t <= 500 of 1000) is the same distribution truncated to (0, tMax], drawn by inverse-cdf sampling.
  */
-import { check, ConfigError, fromRegistry } from '../config';
+import { check, ConfigError } from '../config';
 import { Rng, rng as globalRng } from '../engine/random';
-import { resolveSpec, type Spec } from './spec';
+import { BUILT_IN, KindFamily, type BuildContext, type KindDefinition } from '../registry';
+import type { Spec } from './spec';
 import { logit, sigmoid } from './numeric';
 import { logitNormalPdf, normalCdf, normalQuantile } from './normal';
+
+/**
+ * The built-in timestep-sampler configs by kind; a kind defined in another file adds its config by declaration
+ * merging (`declare module './timestep-sampler' { interface TimestepSamplerKinds { ... } }`).
+ */
+export interface TimestepSamplerKinds {
+  uniform: UniformTimestepConfig;
+  'logit-normal': LogitNormalTimestepConfig;
+  'discrete-uniform': DiscreteUniformTimestepConfig;
+}
 
 export interface UniformTimestepConfig {
   readonly kind: 'uniform';
@@ -27,16 +38,7 @@ export interface DiscreteUniformTimestepConfig {
   readonly T: number;
 }
 
-export type TimestepSamplerConfig = UniformTimestepConfig | LogitNormalTimestepConfig | DiscreteUniformTimestepConfig;
-
-export const TIMESTEP_SAMPLER_DEFAULTS: { readonly [K in TimestepSamplerConfig['kind']]: Extract<TimestepSamplerConfig, { kind: K }> } = {
-  uniform: { kind: 'uniform' },
-  'logit-normal': { kind: 'logit-normal', m: 0, s: 1 },
-  'discrete-uniform': { kind: 'discrete-uniform', T: 1000 },
-};
-
-/** The paper's: DDPM training, t uniform over the T = 1000 steps (Ho et al. 2020, Alg. 1). */
-export const DEFAULT_TIMESTEP_SAMPLER: TimestepSamplerConfig = TIMESTEP_SAMPLER_DEFAULTS['discrete-uniform'];
+export type TimestepSamplerConfig = TimestepSamplerKinds[keyof TimestepSamplerKinds];
 
 /** Noise limiting's cap (Transfusion Sec. 4.3): t <= 500 / 1000 when the image comes before its caption. */
 export const NOISE_LIMIT_T_MAX = 0.5;
@@ -60,13 +62,24 @@ export interface TimestepSampler {
 
 export type TimestepSamplerSpec = TimestepSampler | Spec<TimestepSamplerConfig>;
 
+/** What a timestep-sampler kind defines (src/registry.ts). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface TimestepSamplerKindDefinition<C extends { readonly kind: string } = any> extends KindDefinition<C> {
+  /** The sampler of a resolved config. */
+  readonly build: (config: C, context: BuildContext) => TimestepSampler;
+}
+
 function checkTMax(tMax: number | undefined): number {
   const value = tMax ?? 1;
   if (typeof value !== 'number' || !(value > 0 && value <= 1)) throw new ConfigError('timesteps.tMax', value, 'a number in (0, 1]');
   return value;
 }
 
-abstract class InverseCdfSampler implements TimestepSampler {
+/**
+ * A sampler given by its cdf, quantile and density on (0, 1]: `sample` and `density` (truncation to tMax
+ * included) come from them. A kind defined at run time can extend it and give those three.
+ */
+export abstract class InverseCdfSampler implements TimestepSampler {
   abstract readonly config: TimestepSamplerConfig;
   abstract cdf(t: number): number;
   abstract quantile(u: number): number;
@@ -109,10 +122,8 @@ class UniformSampler extends InverseCdfSampler {
 
 /** t = sigmoid(m + s n), n ~ N(0, 1) (SD3, Esser et al. 2024, eq. 19): favours the middle noise levels. */
 class LogitNormalSampler extends InverseCdfSampler {
-  constructor(readonly config: LogitNormalTimestepConfig, field: string) {
+  constructor(readonly config: LogitNormalTimestepConfig) {
     super();
-    if (typeof config.m !== 'number' || !Number.isFinite(config.m)) throw new ConfigError(`${field}.m`, config.m, 'a finite number');
-    check.positive(`${field}.s`, config.s);
   }
   cdf(t: number): number {
     return normalCdf((logit(t) - this.config.m) / this.config.s);
@@ -129,9 +140,8 @@ class LogitNormalSampler extends InverseCdfSampler {
 const SNAP = 1e-9;
 
 class DiscreteUniformSampler extends InverseCdfSampler {
-  constructor(readonly config: DiscreteUniformTimestepConfig, field: string) {
+  constructor(readonly config: DiscreteUniformTimestepConfig) {
     super();
-    check.size(`${field}.T`, config.T, 'diffusionSteps');
   }
   cdf(t: number): number {
     return Math.min(1, Math.max(0, Math.floor(t * this.config.T + SNAP) / this.config.T));
@@ -148,16 +158,52 @@ function isTimestepSampler(value: unknown): value is TimestepSampler {
   return typeof (value as Partial<TimestepSampler> | null)?.sample === 'function';
 }
 
-export function makeTimestepSampler(spec: TimestepSamplerSpec = DEFAULT_TIMESTEP_SAMPLER, field = 'timesteps'): TimestepSampler {
-  if (isTimestepSampler(spec)) return spec;
-  const config = resolveSpec<TimestepSamplerConfig>(TIMESTEP_SAMPLER_DEFAULTS, spec, field);
-  return fromRegistry<TimestepSamplerConfig, TimestepSampler>(
-    {
-      uniform: (c) => new UniformSampler(c),
-      'logit-normal': (c) => new LogitNormalSampler(c, field),
-      'discrete-uniform': (c) => new DiscreteUniformSampler(c, field),
+/** The training-time distributions over t; each kind below is one `define` (src/registry.ts). */
+export const timestepSamplers = new KindFamily<TimestepSamplerConfig, TimestepSamplerKindDefinition>('timesteps', 'timestep sampler', isTimestepSampler);
+
+declare module '../registry' {
+  interface KindFamilies {
+    timesteps: typeof timestepSamplers;
+  }
+}
+
+timestepSamplers.define('uniform', { defaults: {}, build: (c) => new UniformSampler(c), doc: 't ~ U(0, 1]' }, BUILT_IN);
+timestepSamplers.define(
+  'logit-normal',
+  {
+    defaults: { m: 0, s: 1 },
+    validate: (c: LogitNormalTimestepConfig, field) => {
+      if (typeof c.m !== 'number' || !Number.isFinite(c.m)) throw new ConfigError(`${field}.m`, c.m, 'a finite number');
+      check.positive(`${field}.s`, c.s);
     },
-    config,
-    field,
-  );
+    build: (c) => new LogitNormalSampler(c),
+    doc: 'SD3, Esser et al. 2024, eq. 19',
+  },
+  BUILT_IN,
+);
+timestepSamplers.define(
+  'discrete-uniform',
+  {
+    defaults: { T: 1000 },
+    validate: (c: DiscreteUniformTimestepConfig, field) => void check.size(`${field}.T`, c.T, 'diffusionSteps'),
+    build: (c) => new DiscreteUniformSampler(c),
+    doc: 'DDPM training, t = (i + 1) / T (Ho et al. 2020, Alg. 1)',
+  },
+  BUILT_IN,
+);
+
+/** Each built-in kind's complete default config. */
+export const TIMESTEP_SAMPLER_DEFAULTS = timestepSamplers.defaultsTable();
+
+/** The paper's: DDPM training, t uniform over the T = 1000 steps (Ho et al. 2020, Alg. 1). */
+export const DEFAULT_TIMESTEP_SAMPLER: TimestepSamplerConfig = TIMESTEP_SAMPLER_DEFAULTS['discrete-uniform'];
+
+/** A built sampler passes through; a spec is resolved (completed and checked) once, then built. */
+export function makeTimestepSampler(spec: TimestepSamplerSpec = DEFAULT_TIMESTEP_SAMPLER, field = 'timesteps'): TimestepSampler {
+  return timestepSamplers.make(spec, field, (definition, config, context) => definition.build(config, context));
+}
+
+/** The sampler of a config already resolved (a validated model config): no checks repeated. */
+export function buildTimestepSampler(config: TimestepSamplerConfig, field = 'timesteps'): TimestepSampler {
+  return timestepSamplers.build(config, field, (definition, context) => definition.build(config, context));
 }

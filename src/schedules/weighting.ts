@@ -9,11 +9,24 @@
  * and w_target = w_native f(target) / f(native). For min-SNR this gives Hang et al. 2023's table
  * (eps: min(snr, g) / snr, v: min(snr, g) / (snr + 1), x0: min(snr, g)).
  */
-import { check, ConfigError, fromRegistry } from '../config';
+import { check, ConfigError } from '../config';
+import { BUILT_IN, KindFamily, type BuildContext, type KindDefinition } from '../registry';
 import type { Schedule } from './schedule';
-import { resolveSpec, type Spec } from './spec';
-import { PREDICTION_KINDS, type PredictionKind } from './targets';
+import type { Spec } from './spec';
+import { predictionTarget, type PredictionKind } from './targets';
 import { logitNormalPdf } from './normal';
+
+/**
+ * The built-in weighting configs by kind; a kind defined in another file adds its config by declaration merging
+ * (`declare module './weighting' { interface WeightingKinds { ... } }`).
+ */
+export interface WeightingKinds {
+  constant: ConstantWeightingConfig;
+  'min-snr': MinSnrWeightingConfig;
+  p2: P2WeightingConfig;
+  'sd3-lognorm': Sd3LogNormWeightingConfig;
+  'sd3-cosmap': Sd3CosMapWeightingConfig;
+}
 
 export interface ConstantWeightingConfig {
   readonly kind: 'constant';
@@ -45,18 +58,7 @@ export interface Sd3CosMapWeightingConfig {
   readonly kind: 'sd3-cosmap';
 }
 
-export type WeightingConfig = ConstantWeightingConfig | MinSnrWeightingConfig | P2WeightingConfig | Sd3LogNormWeightingConfig | Sd3CosMapWeightingConfig;
-
-export const WEIGHTING_DEFAULTS: { readonly [K in WeightingConfig['kind']]: Extract<WeightingConfig, { kind: K }> } = {
-  constant: { kind: 'constant' },
-  'min-snr': { kind: 'min-snr', gamma: 5 },
-  p2: { kind: 'p2', k: 1, gamma: 1 },
-  'sd3-lognorm': { kind: 'sd3-lognorm', m: 0, s: 1 },
-  'sd3-cosmap': { kind: 'sd3-cosmap' },
-};
-
-/** The paper's: the unweighted DDPM loss (Transfusion Sec. 2.2, L_DDPM = E ||eps - eps_theta||^2). */
-export const DEFAULT_WEIGHTING: WeightingConfig = WEIGHTING_DEFAULTS.constant;
+export type WeightingConfig = WeightingKinds[keyof WeightingKinds];
 
 export interface Weighting {
   readonly config: WeightingConfig;
@@ -68,22 +70,24 @@ export interface Weighting {
 
 export type WeightingSpec = Weighting | Spec<WeightingConfig>;
 
-/** ||eps err||^2 per ||target err||^2 at t, x_t fixed (see the file comment). */
+/**
+ * ||eps err||^2 per ||target err||^2 at t, x_t fixed (see the file comment): the target's own exact form, or
+ * alpha^2 / (alpha b - sigma a)^2 from its coefficients target = a x0 + b eps (src/schedules/targets.ts).
+ */
 export function epsilonFactor(target: PredictionKind, schedule: Schedule, t: number): number {
+  const definition = predictionTarget(target, 'weighting.target');
+  if (definition.epsilonFactor) return definition.epsilonFactor(schedule, t);
   const [alpha, sigma] = [schedule.alpha(t), schedule.sigma(t)];
-  switch (target) {
-    case 'epsilon':
-      return 1;
-    case 'x0':
-      return schedule.snr(t);
-    case 'v':
-      return (alpha * alpha) / (alpha * alpha + sigma * sigma) ** 2;
-    case 'flow':
-      return (alpha / (alpha * schedule.dSigma(t) - sigma * schedule.dAlpha(t))) ** 2;
-  }
+  const rates = definition.needsRates ? { dAlpha: schedule.dAlpha(t), dSigma: schedule.dSigma(t) } : { dAlpha: 0, dSigma: 0 };
+  const { a, b } = definition.coefficients({ alpha, sigma, ...rates }) as { a: number; b: number };
+  return (alpha / (alpha * b - sigma * a)) ** 2;
 }
 
-class NativeWeighting implements Weighting {
+/**
+ * A weighting stated in one target's space and converted to the one trained (see the file comment); a kind
+ * defined at run time can build one from its w(t).
+ */
+export class NativeWeighting implements Weighting {
   /**
    * `native`: the target space `w` is stated in (null: the trained target's own, i.e. no conversion);
    * `w(t, schedule)`: the weight there.
@@ -95,7 +99,7 @@ class NativeWeighting implements Weighting {
   ) {}
 
   weight(t: number, schedule: Schedule, target: PredictionKind): number {
-    check.oneOf('weighting.target', target, PREDICTION_KINDS);
+    predictionTarget(target, 'weighting.target');
     if (typeof t !== 'number' || !(t > 0 && t <= 1)) throw new ConfigError('weighting.t', t, 'a time in (0, 1]');
     const w = this.w(t, schedule);
     if (this.native === null || this.native === target) return w;
@@ -111,36 +115,85 @@ function isWeighting(value: unknown): value is Weighting {
   return typeof (value as Partial<Weighting> | null)?.weight === 'function';
 }
 
-export function makeWeighting(spec: WeightingSpec = DEFAULT_WEIGHTING, field = 'weighting'): Weighting {
-  if (isWeighting(spec)) return spec;
-  const config = resolveSpec<WeightingConfig>(WEIGHTING_DEFAULTS, spec, field);
-  return fromRegistry<WeightingConfig, Weighting>(
-    {
-      constant: (c) => new NativeWeighting(c, null, () => 1),
-      'min-snr': (c) => {
-        const gamma = check.positive(`${field}.gamma`, c.gamma);
-        // min(snr, gamma) / snr (Hang et al. 2023, eq. 9 for epsilon), written so SNR 0 gives 1, not 0 / 0.
-        return new NativeWeighting(c, 'epsilon', (t, s) => {
-          const snr = s.snr(t);
-          return snr <= gamma ? 1 : gamma / snr;
-        });
-      },
-      p2: (c) => {
-        const k = check.nonNegative(`${field}.k`, c.k);
-        const gamma = check.nonNegative(`${field}.gamma`, c.gamma);
-        // 1 / (k + snr)^gamma (Choi et al. 2022, eq. 8, on L_simple).
-        return new NativeWeighting(c, 'epsilon', (t, s) => 1 / (k + s.snr(t)) ** gamma);
-      },
-      'sd3-lognorm': (c) => {
-        if (typeof c.m !== 'number' || !Number.isFinite(c.m)) throw new ConfigError(`${field}.m`, c.m, 'a finite number');
-        const sd = check.positive(`${field}.s`, c.s);
-        // The logit-normal density as a weight under uniform t (SD3 eq. 19): the same loss as sampling t from it.
-        return new NativeWeighting(c, 'flow', (t) => logitNormalPdf(t, c.m, sd));
-      },
-      // pi_CosMap(t) = 2 / (pi - 2 pi t + 2 pi t^2) (SD3 eq. 21).
-      'sd3-cosmap': (c) => new NativeWeighting(c, 'flow', (t) => 2 / (Math.PI * (1 - 2 * t + 2 * t * t))),
+/** What a weighting kind defines (src/registry.ts). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface WeightingKindDefinition<C extends { readonly kind: string } = any> extends KindDefinition<C> {
+  /** The weighting of a resolved config. */
+  readonly build: (config: C, context: BuildContext) => Weighting;
+}
+
+/** The loss weightings; each kind below is one `define` (src/registry.ts). */
+export const weightings = new KindFamily<WeightingConfig, WeightingKindDefinition>('weighting', 'loss weighting', isWeighting);
+
+declare module '../registry' {
+  interface KindFamilies {
+    weighting: typeof weightings;
+  }
+}
+
+function checkLocation(field: string, m: unknown): void {
+  if (typeof m !== 'number' || !Number.isFinite(m)) throw new ConfigError(`${field}.m`, m, 'a finite number');
+}
+
+weightings.define('constant', { defaults: {}, build: (c) => new NativeWeighting(c, null, () => 1), doc: "the paper's: unweighted" }, BUILT_IN);
+weightings.define(
+  'min-snr',
+  {
+    defaults: { gamma: 5 },
+    validate: (c: MinSnrWeightingConfig, field) => void check.positive(`${field}.gamma`, c.gamma),
+    // min(snr, gamma) / snr (Hang et al. 2023, eq. 9 for epsilon), written so SNR 0 gives 1, not 0 / 0.
+    build: (c: MinSnrWeightingConfig) =>
+      new NativeWeighting(c, 'epsilon', (t, s) => {
+        const snr = s.snr(t);
+        return snr <= c.gamma ? 1 : c.gamma / snr;
+      }),
+    doc: 'Hang et al. 2023',
+  },
+  BUILT_IN,
+);
+weightings.define(
+  'p2',
+  {
+    defaults: { k: 1, gamma: 1 },
+    validate: (c: P2WeightingConfig, field) => {
+      check.nonNegative(`${field}.k`, c.k);
+      check.nonNegative(`${field}.gamma`, c.gamma);
     },
-    config,
-    field,
-  );
+    // 1 / (k + snr)^gamma (Choi et al. 2022, eq. 8, on L_simple).
+    build: (c: P2WeightingConfig) => new NativeWeighting(c, 'epsilon', (t, s) => 1 / (c.k + s.snr(t)) ** c.gamma),
+    doc: 'Choi et al. 2022',
+  },
+  BUILT_IN,
+);
+weightings.define(
+  'sd3-lognorm',
+  {
+    defaults: { m: 0, s: 1 },
+    validate: (c: Sd3LogNormWeightingConfig, field) => {
+      checkLocation(field, c.m);
+      check.positive(`${field}.s`, c.s);
+    },
+    // The logit-normal density as a weight under uniform t (SD3 eq. 19): the same loss as sampling t from it.
+    build: (c: Sd3LogNormWeightingConfig) => new NativeWeighting(c, 'flow', (t) => logitNormalPdf(t, c.m, c.s)),
+    doc: 'SD3, Esser et al. 2024, eq. 19',
+  },
+  BUILT_IN,
+);
+// pi_CosMap(t) = 2 / (pi - 2 pi t + 2 pi t^2) (SD3 eq. 21).
+weightings.define('sd3-cosmap', { defaults: {}, build: (c) => new NativeWeighting(c, 'flow', (t) => 2 / (Math.PI * (1 - 2 * t + 2 * t * t))), doc: 'SD3 eq. 21' }, BUILT_IN);
+
+/** Each built-in kind's complete default config. */
+export const WEIGHTING_DEFAULTS = weightings.defaultsTable();
+
+/** The paper's: the unweighted DDPM loss (Transfusion Sec. 2.2, L_DDPM = E ||eps - eps_theta||^2). */
+export const DEFAULT_WEIGHTING: WeightingConfig = WEIGHTING_DEFAULTS.constant;
+
+/** A built weighting passes through; a spec is resolved (completed and checked) once, then built. */
+export function makeWeighting(spec: WeightingSpec = DEFAULT_WEIGHTING, field = 'weighting'): Weighting {
+  return weightings.make(spec, field, (definition, config, context) => definition.build(config, context));
+}
+
+/** The weighting of a config already resolved (a validated model config): no checks repeated. */
+export function buildWeighting(config: WeightingConfig, field = 'weighting'): Weighting {
+  return weightings.build(config, field, (definition, context) => definition.build(config, context));
 }

@@ -5,9 +5,17 @@
  * at t = 1; Lin et al. pair it with v-prediction.
  */
 import { ConfigError } from '../config';
-import { ScheduleBase, type Schedule, type ScheduleConfig } from './schedule';
+import { BUILT_IN, fieldsOf } from '../registry';
+import { ScheduleBase, schedules, type Schedule, type ScheduleConfig } from './schedule';
 import { GridSchedule } from './grid';
 import { DEFAULT_LINEAR_SCHEDULE } from './discrete';
+import { builtBase, prepareBase } from './shifted';
+
+declare module './schedule' {
+  interface ScheduleKinds {
+    'zero-terminal-snr': ZeroTerminalSnrScheduleConfig;
+  }
+}
 
 export interface ZeroTerminalSnrScheduleConfig {
   readonly kind: 'zero-terminal-snr';
@@ -26,18 +34,22 @@ export function rescaleZeroTerminalSnr(alphaBar: ArrayLike<number>): Float64Arra
 }
 
 /**
- * A base on a grid of T steps is rescaled on that grid, exactly Lin et al.'s algorithm (the first step keeps its
+ * `config` is resolved, and its base checked to fall (`checkFalls`), already. A base on a grid of T steps is rescaled on that grid, exactly Lin et al.'s algorithm (the first step keeps its
  * alphaBar). A continuous-time base is rescaled in continuous time anchored at t = 0, where alphaBar = 1.
  */
 export function zeroTerminalSnrSchedule(config: ZeroTerminalSnrScheduleConfig, base: Schedule, field = 'schedule'): Schedule {
-  const first = base.T === null ? 1 : base.alphaBar(1 / base.T);
-  if (!(base.alphaBar(1) < first)) {
-    throw new ConfigError(`${field}.base`, base.config, `a schedule whose alphaBar falls from t = ${base.T === null ? 0 : `1/T`} to t = 1 (got ${base.alphaBar(1)} at t = 1)`);
-  }
   if (base.T === null) return new ContinuousZeroTerminalSnr(config, base);
   const T = base.T;
   const grid = Float64Array.from({ length: T }, (_, i) => base.alphaBar((i + 1) / T));
   return new GridSchedule(config, rescaleZeroTerminalSnr(grid), field);
+}
+
+/** Throw unless the base's alphaBar falls from its first step to t = 1, which the rescaling divides by. */
+function checkFalls(base: Schedule, field: string): void {
+  const first = base.T === null ? 1 : base.alphaBar(1 / base.T);
+  if (!(base.alphaBar(1) < first)) {
+    throw new ConfigError(`${field}.base`, base.config, `a schedule whose alphaBar falls from t = ${base.T === null ? 0 : `1/T`} to t = 1 (got ${base.alphaBar(1)} at t = 1)`);
+  }
 }
 
 class ContinuousZeroTerminalSnr extends ScheduleBase {
@@ -64,3 +76,19 @@ class ContinuousZeroTerminalSnr extends ScheduleBase {
     return 1 - this.root(t) ** 2;
   }
 }
+
+schedules.define(
+  'zero-terminal-snr',
+  {
+    defaults: fieldsOf(DEFAULT_ZERO_TERMINAL_SNR_SCHEDULE),
+    prepare: (spec, field) => {
+      const prepared = prepareBase(DEFAULT_ZERO_TERMINAL_SNR_SCHEDULE.base)(spec, field);
+      // The one check that needs the base built, made here where the base is built anyway.
+      checkFalls(prepared.prepared, field);
+      return prepared;
+    },
+    build: (c: ZeroTerminalSnrScheduleConfig, { field, prepared }) => zeroTerminalSnrSchedule(c, builtBase(c, prepared, field), field),
+    doc: 'Lin et al. 2024, Alg. 1',
+  },
+  BUILT_IN,
+);
