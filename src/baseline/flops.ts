@@ -7,15 +7,14 @@
  * Attention is counted dense (all L x L scores), as the lab computes it; a fused causal kernel would halve it.
  *
  * Each weight is charged for the positions it is applied to: the transformer at all B * L positions, the LM
- * head at positions with a target, Transfusion's patch pair per patch (or, for a U-Net, per latent pixel: an
- * upper bound, since its deeper levels run at a quarter of the positions per level) and its timestep MLP once
- * per image. Embedding lookups cost nothing. The frozen autoencoders (VAE, VQ) are outside the step: their
+ * head at positions with a target, Transfusion's patch pair as its kind states (`flops` of the kind's definition:
+ * the linear pair per patch, the U-Net per latent pixel, an upper bound) and its timestep MLP once per image. Embedding lookups cost nothing. The frozen autoencoders (VAE, VQ) are outside the step: their
  * latents and codes are cached, as the paper's are precomputed.
  */
 import { Rng } from '../engine/random';
 import { check } from '../config';
 import type { TransformerConfig } from '../blocks/transformer';
-import { makePatchDecoder, makePatchEncoder } from '../blocks/patch';
+import { makePatchDecoder, makePatchEncoder, patchKinds } from '../blocks/patch';
 import { numPatches } from '../blocks/patchify';
 import { Transfusion } from '../model/transfusion';
 import { validateConfig, type NetConfig, type TransfusionConfig } from '../model/config';
@@ -106,12 +105,14 @@ export function transfusionFlops(config: TransfusionConfig, shape: StepShape): F
   const positions = s.B * s.L;
   // Transfusion §3.3: no LM target at an image's BOI or inside it.
   const lm = s.lmPositions ?? Math.max(0, positions - s.images * (N + 1));
-  const patchUses = net.patch.kind === 'linear' ? N : net.latent.height * net.latent.width;
+  const geometry = { latentChannels: net.latent.channels, patchSize: net.patchSize, dModel: D };
+  // Each patch kind states its own cost (src/blocks/patch-config.ts, PatchKindDefinition.flops), a kind defined at run time too.
+  const patchPerImage = patchKinds.definition(net.patch.kind, 'net.patch').flops(net.patch, { geometry, height: net.latent.height, width: net.latent.width, parameters: patchParameters(net) });
   return count({
     transformer: 6 * transformerParameters(net.transformer) * positions,
     attention: attentionFlops(net.transformer, s.B, s.L),
     lmHead: 6 * net.vocabSize * D * lm,
-    patch: 6 * patchParameters(net) * patchUses * s.images,
+    patch: patchPerImage * s.images,
     timestep: 6 * timestepParameters(D) * s.images,
   });
 }

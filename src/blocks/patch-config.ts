@@ -6,9 +6,20 @@
  * Plain data only; the geometry (latent channels, patch size, transformer width) comes from the model config.
  */
 import type { Rng } from '../engine/random';
-import { check, ConfigError, DeepPartial, mergeConfig } from '../config';
+import { check, ConfigError, DeepPartial } from '../config';
+import { KindFamily, type KindDefinition } from '../registry';
 import { checkPatchSize } from './patchify';
 import { CONDITIONINGS, Conditioning } from './resblock';
+import type { PatchDecoder, PatchEncoder } from './patch';
+
+/**
+ * The built-in patch configs by kind; a kind defined in its own file adds its config by declaration merging
+ * (`declare module './patch-config' { interface PatchKinds { conv: ConvPatchConfig } }`).
+ */
+export interface PatchKinds {
+  linear: LinearPatchConfig;
+  unet: UNetPatchConfig;
+}
 
 /** Paper §3.2 "linear layer": one Linear per patch each way. */
 export interface LinearPatchConfig {
@@ -47,7 +58,7 @@ export interface UNetPatchConfig {
   readonly skip: boolean;
 }
 
-export type PatchConfig = LinearPatchConfig | UNetPatchConfig;
+export type PatchConfig = PatchKinds[keyof PatchKinds];
 export type PatchEncoderConfig = PatchConfig;
 export type PatchDecoderConfig = PatchConfig;
 export type PatchKind = PatchConfig['kind'];
@@ -61,12 +72,6 @@ export const DEFAULT_UNET_PATCH: UNetPatchConfig = {
   groups: 8,
   conditioning: 'scale-shift',
   skip: false,
-};
-
-/** The default of each kind; a partial config is merged into the default of its kind. */
-export const PATCH_DEFAULTS: { readonly [K in PatchKind]: Extract<PatchConfig, { kind: K }> } = {
-  linear: DEFAULT_LINEAR_PATCH,
-  unet: DEFAULT_UNET_PATCH,
 };
 
 /** The linear pair is the default: cheapest on a CPU, and the paper's choice for most of its ablations. */
@@ -104,18 +109,51 @@ export function patchLevels(patchSize: number): number {
   return Math.round(Math.log2(patchSize));
 }
 
+/** What a patch kind defines (src/registry.ts): both halves, and what they cost. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface PatchKindDefinition<C extends { readonly kind: string } = any> extends KindDefinition<C> {
+  /** The encoder of a resolved config for this geometry. */
+  readonly encoder: (config: C, geometry: PatchGeometry, options: PatchBuildOptions) => PatchEncoder;
+  /** The decoder of the same config, mirroring the encoder. */
+  readonly decoder: (config: C, geometry: PatchGeometry, options: PatchBuildOptions) => PatchDecoder;
+  /**
+   * FLOPs of one training step (forward and backward) of encoder and decoder on one image, given the pair's
+   * weight count: src/baseline/flops.ts charges it per image, so FLOP-matched comparisons cover every kind.
+   */
+  readonly flops: (config: C, image: PatchImageShape) => number;
+}
+
+/** What a patch pair's FLOPs depend on besides its config. */
+export interface PatchImageShape {
+  readonly geometry: PatchGeometry;
+  /** Latent grid of one image. */
+  readonly height: number;
+  readonly width: number;
+  /** Weights of encoder + decoder (counted on the built pair). */
+  readonly parameters: number;
+}
+
+/** The patch encoder/decoder pairs; each kind's file defines itself here (patch-linear.ts, patch-unet.ts). */
+export const patchKinds = new KindFamily<PatchConfig, PatchKindDefinition>('patch', 'patch encoder/decoder');
+
+declare module '../registry' {
+  interface KindFamilies {
+    patch: typeof patchKinds;
+  }
+}
+
 /** Merge a partial config into its kind's default and check every field (errors name `field.<name>`). */
 export function resolvePatchConfig(input: PatchConfigInput | PatchConfig, field = 'patch'): PatchConfig {
-  const kind = input?.kind;
-  if (typeof kind !== 'string' || !Object.hasOwn(PATCH_DEFAULTS, kind)) {
-    throw new ConfigError(`${field}.kind`, kind, Object.keys(PATCH_DEFAULTS).map((k) => `'${k}'`).join(', '));
-  }
-  if (input.kind === 'linear') {
-    const c = mergeConfig(DEFAULT_LINEAR_PATCH, input as DeepPartial<LinearPatchConfig>, field);
-    check.oneOf(`${field}.conditioning`, c.conditioning, ['add', 'none'] as const);
-    return c;
-  }
-  const c = mergeConfig(DEFAULT_UNET_PATCH, input as DeepPartial<UNetPatchConfig>, field);
+  return patchKinds.resolve(input, field);
+}
+
+/** The linear pair's checks. */
+export function checkLinearPatch(c: LinearPatchConfig, field: string): void {
+  check.oneOf(`${field}.conditioning`, c.conditioning, ['add', 'none'] as const);
+}
+
+/** The U-Net pair's checks (its depth against the patch size is checked when it is built, on the geometry). */
+export function checkUNetPatch(c: UNetPatchConfig, field: string): void {
   if (!Array.isArray(c.channels) || c.channels.length === 0) {
     throw new ConfigError(`${field}.channels`, c.channels, 'a non-empty list of channel widths, one per U-Net level');
   }
@@ -127,7 +165,6 @@ export function resolvePatchConfig(input: PatchConfigInput | PatchConfig, field 
   check.size(`${field}.blocksPerLevel`, c.blocksPerLevel, 'depth');
   check.oneOf(`${field}.conditioning`, c.conditioning, CONDITIONINGS);
   check.oneOf(`${field}.skip`, c.skip, [true, false]);
-  return c;
 }
 
 /** Throw unless the U-Net has a width for every level that patch size k needs. */

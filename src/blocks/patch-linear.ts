@@ -9,7 +9,8 @@ import { ShapeError } from '../config';
 import { Module } from './module';
 import { Linear } from './linear';
 import { checkPatchGrid, numPatches, patchify, unpatchify } from './patchify';
-import { checkPatchGeometry, LinearPatchConfig, PatchBuildOptions, PatchGeometry } from './patch-config';
+import { BUILT_IN, fieldsOf } from '../registry';
+import { checkLinearPatch, checkPatchGeometry, DEFAULT_LINEAR_PATCH, LinearPatchConfig, PatchBuildOptions, PatchGeometry, patchKinds } from './patch-config';
 import type { LatentShape, PatchDecoder, PatchEncoder, PatchEncoding } from './patch';
 
 function checkTemb(temb: tf.Tensor | null, batch: number, dModel: number, what: string): tf.Tensor {
@@ -78,3 +79,17 @@ export class LinearPatchDecoder extends Module implements PatchDecoder {
     return `LinearPatchDecoder(${dModel} -> ${k}x${k}x${c})`;
   }
 }
+
+patchKinds.define(
+  'linear',
+  {
+    defaults: fieldsOf(DEFAULT_LINEAR_PATCH),
+    validate: checkLinearPatch,
+    encoder: (c, g, o) => new LinearPatchEncoder(c, g, o),
+    decoder: (c, g, o) => new LinearPatchDecoder(c, g, o),
+    // Each weight is applied once per patch (and the encoder's timestep add is free): 6 FLOPs per weight and use.
+    flops: (_, { geometry, height, width, parameters }) => 6 * parameters * numPatches(height, width, geometry.patchSize),
+    doc: 'one Linear per patch each way (paper §3.2)',
+  },
+  BUILT_IN,
+);

@@ -14,7 +14,8 @@ import { GroupNorm } from './groupnorm';
 import { silu } from './resblock';
 import { UNetDown, UNetStackOptions, UNetUp } from './unet';
 import { checkPatchGrid, numPatches } from './patchify';
-import { checkPatchGeometry, checkUNetDepth, PatchBuildOptions, PatchGeometry, patchLevels, UNetPatchConfig } from './patch-config';
+import { BUILT_IN, fieldsOf } from '../registry';
+import { checkPatchGeometry, checkUNetDepth, checkUNetPatch, DEFAULT_UNET_PATCH, PatchBuildOptions, PatchGeometry, patchKinds, patchLevels, UNetPatchConfig } from './patch-config';
 import type { LatentShape, PatchDecoder, PatchEncoder, PatchEncoding } from './patch';
 
 function stackOptions(config: UNetPatchConfig, geometry: PatchGeometry, options: PatchBuildOptions): UNetStackOptions {
@@ -116,3 +117,17 @@ export class UNetPatchDecoder extends Module implements PatchDecoder {
     return `UNetPatchDecoder(${dModel} -> ${k}x${k} patches of ${c} channels, timestep ${this.config.conditioning}${this.config.skip ? ', skips' : ''})`;
   }
 }
+
+patchKinds.define(
+  'unet',
+  {
+    defaults: fieldsOf(DEFAULT_UNET_PATCH),
+    validate: checkUNetPatch,
+    encoder: (c, g, o) => new UNetPatchEncoder(c, g, o),
+    decoder: (c, g, o) => new UNetPatchDecoder(c, g, o),
+    // Charged per latent pixel: an upper bound, since the deeper levels run at a quarter of the positions each.
+    flops: (_, { height, width, parameters }) => 6 * parameters * height * width,
+    doc: 'U-Net down blocks before the transformer, up blocks after (paper §3.2, Tab 7)',
+  },
+  BUILT_IN,
+);

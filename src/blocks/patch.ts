@@ -1,27 +1,30 @@
 /**
- * The patch encoder/decoder interface the model calls (Transfusion §3.2), and the registry that builds one from
- * its config. Encoder: noisy latent + timestep embedding -> image tokens for the transformer. Decoder: the
+ * The patch encoder/decoder interface the model calls (Transfusion §3.2), and the factories that build one from
+ * its config through the kinds' registry (`patchKinds`, src/blocks/patch-config.ts; src/registry.ts). Encoder: noisy latent + timestep embedding -> image tokens for the transformer. Decoder: the
  * transformer's output at those positions -> a latent-shaped prediction (noise, velocity or x0: the objective
  * decides what it means, the decoder does not know).
  */
 import type { tf } from '../engine/tf';
 import { rng as globalRng } from '../engine/random';
-import { ConfigError, fromRegistry } from '../config';
+import { ConfigError } from '../config';
 import { Module } from './module';
 import {
+  patchKinds,
   PatchBuildOptions,
   PatchConfig,
   PatchConfigInput,
   PatchDecoderConfig,
   PatchEncoderConfig,
   PatchGeometry,
-  resolvePatchConfig,
 } from './patch-config';
-import { LinearPatchDecoder, LinearPatchEncoder } from './patch-linear';
-import { UNetPatchDecoder, UNetPatchEncoder } from './patch-unet';
+// The built-in kinds, one file each; loading a file defines its kind (src/registry.ts).
+export * from './patch-linear';
+export * from './patch-unet';
 
 export * from './patch-config';
-export { LinearPatchDecoder, LinearPatchEncoder, UNetPatchDecoder, UNetPatchEncoder };
+
+/** The default of each built-in kind; a partial config is merged into the default of its kind. */
+export const PATCH_DEFAULTS = patchKinds.defaultsTable();
 
 /** Latent grid the decoder must produce: height, width, channels. */
 export interface LatentShape {
@@ -52,18 +55,6 @@ export interface PatchDecoder extends Module {
   decode(tokens: tf.Tensor, temb: tf.Tensor | null, skips: readonly tf.Tensor[], shape: LatentShape): tf.Tensor;
 }
 
-type Build<T> = (geometry: PatchGeometry, options: PatchBuildOptions) => T;
-
-export const PATCH_ENCODERS: { readonly [K in PatchConfig['kind']]: (c: Extract<PatchConfig, { kind: K }>) => Build<PatchEncoder> } = {
-  linear: (c) => (g, o) => new LinearPatchEncoder(c, g, o),
-  unet: (c) => (g, o) => new UNetPatchEncoder(c, g, o),
-};
-
-export const PATCH_DECODERS: { readonly [K in PatchConfig['kind']]: (c: Extract<PatchConfig, { kind: K }>) => Build<PatchDecoder> } = {
-  linear: (c) => (g, o) => new LinearPatchDecoder(c, g, o),
-  unet: (c) => (g, o) => new UNetPatchDecoder(c, g, o),
-};
-
 function sameGeometry(a: PatchGeometry, b: PatchGeometry): boolean {
   return a.latentChannels === b.latentChannels && a.patchSize === b.patchSize && a.dModel === b.dModel;
 }
@@ -86,8 +77,7 @@ export function makePatchEncoder(
 ): PatchEncoder {
   const field = options.field ?? 'patch';
   if (config instanceof Module) return checkInstance(config, geometry, field);
-  const resolved = resolvePatchConfig(config, field);
-  return fromRegistry<PatchConfig, Build<PatchEncoder>>(PATCH_ENCODERS, resolved, field)(geometry, { rng: options.rng ?? globalRng(), field });
+  return patchKinds.make(config, field, (definition, resolved) => definition.encoder(resolved, geometry, { rng: options.rng ?? globalRng(), field }));
 }
 
 /** The decoder for the same config: pass the encoder's config so the two halves mirror each other. */
@@ -98,6 +88,5 @@ export function makePatchDecoder(
 ): PatchDecoder {
   const field = options.field ?? 'patch';
   if (config instanceof Module) return checkInstance(config, geometry, field);
-  const resolved = resolvePatchConfig(config, field);
-  return fromRegistry<PatchConfig, Build<PatchDecoder>>(PATCH_DECODERS, resolved, field)(geometry, { rng: options.rng ?? globalRng(), field });
+  return patchKinds.make(config, field, (definition, resolved) => definition.decoder(resolved, geometry, { rng: options.rng ?? globalRng(), field }));
 }
