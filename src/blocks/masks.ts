@@ -9,7 +9,8 @@
  * and the test oracle. A predicate without `dense` (a researcher's own rule) still works, through the loop.
  */
 import { tf } from '../engine/tf';
-import { check, checkKindFields, fromRegistry } from '../config';
+import { check } from '../config';
+import { BUILT_IN, KindFamily, type KindDefinition } from '../registry';
 import { SequenceLayout } from './layout';
 
 /**
@@ -113,43 +114,65 @@ export function prefixLM(prefixLength: number): MaskPredicate {
 }
 
 /**
- * A mask chosen in a config. Packing is not a kind: a model that packs documents wraps the chosen mask as
- * `and(document, mask)`.
+ * A mask chosen in a config, by kind; a kind defined in another file adds its config by declaration merging
+ * (`declare module './masks' { interface MaskKinds { ... } }`). Packing is not a kind: a model that packs
+ * documents wraps the chosen mask as `and(document, mask)`.
  */
-export type MaskConfig =
+export interface MaskKinds {
   /** Causal text, bidirectional inside each image (the paper's choice). */
-  | { readonly kind: 'transfusion' }
+  transfusion: { readonly kind: 'transfusion' };
   /** Causal everywhere, images included (the paper's Table 5 ablation). */
-  | { readonly kind: 'causal' }
+  causal: { readonly kind: 'causal' };
   /** Bidirectional everywhere. */
-  | { readonly kind: 'full' }
+  full: { readonly kind: 'full' };
   /** Bidirectional over the first `prefixLength` positions, causal after. */
-  | { readonly kind: 'prefix-lm'; readonly prefixLength: number };
+  'prefix-lm': { readonly kind: 'prefix-lm'; readonly prefixLength: number };
+}
+
+export type MaskConfig = MaskKinds[keyof MaskKinds];
 
 export const DEFAULT_MASK: MaskConfig = { kind: 'transfusion' };
 
-export const MASK_REGISTRY: { readonly [K in MaskConfig['kind']]: (config: Extract<MaskConfig, { kind: K }>) => MaskPredicate } = {
-  transfusion: () => transfusion,
-  causal: () => causal,
-  full: () => full,
-  'prefix-lm': (c) => prefixLM(c.prefixLength),
-};
+/** What a mask kind defines (src/registry.ts): the predicate of a resolved config. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface MaskKindDefinition<C extends { readonly kind: string } = any> extends KindDefinition<C> {
+  readonly build: (config: C) => MaskPredicate;
+}
 
-/** The fields of each kind besides `kind`: a mask has no defaults to merge into, so its fields are checked here. */
-const MASK_FIELDS: { readonly [K in MaskConfig['kind']]: readonly string[] } = {
-  transfusion: [],
-  causal: [],
-  full: [],
-  'prefix-lm': ['prefixLength'],
-};
+/** The attention masks a config can name. */
+export const maskKinds = new KindFamily<MaskConfig, MaskKindDefinition>('mask', 'attention mask');
+
+declare module '../registry' {
+  interface KindFamilies {
+    mask: typeof maskKinds;
+  }
+}
+
+maskKinds.define('transfusion', { defaults: {}, build: () => transfusion, doc: "the paper's: causal text, bidirectional inside an image" }, BUILT_IN);
+maskKinds.define('causal', { defaults: {}, build: () => causal, doc: 'causal everywhere (Table 5 ablation)' }, BUILT_IN);
+maskKinds.define('full', { defaults: {}, build: () => full, doc: 'bidirectional everywhere' }, BUILT_IN);
+maskKinds.define(
+  'prefix-lm',
+  {
+    // No default: a prefix length only means something against a sequence length.
+    defaults: {},
+    required: ['prefixLength'],
+    validate: (c: MaskKinds['prefix-lm'], field) => void check.size(`${field}.prefixLength`, c.prefixLength, 'positions', 0),
+    build: (c: MaskKinds['prefix-lm']) => prefixLM(c.prefixLength),
+    doc: 'bidirectional prefix, causal after (T5)',
+  },
+  BUILT_IN,
+);
 
 /**
  * The predicate a mask config names; an unknown kind fails naming `${field}.kind` and the known kinds, a field
  * the kind does not have fails naming it.
  */
 export function buildMask(config: MaskConfig = DEFAULT_MASK, field = 'mask'): MaskPredicate {
-  if (config?.kind === 'prefix-lm') check.size(`${field}.prefixLength`, config.prefixLength, 'positions', 0);
-  const predicate = fromRegistry<MaskConfig, MaskPredicate>(MASK_REGISTRY, config, field);
-  checkKindFields(config, MASK_FIELDS, field);
-  return predicate;
+  return maskKinds.make(config, field, (definition, resolved) => definition.build(resolved));
+}
+
+/** Resolve (check) a mask config once, without building its predicate. */
+export function resolveMask(config: MaskConfig, field = 'mask'): MaskConfig {
+  return maskKinds.resolve(config, field);
 }

@@ -5,7 +5,7 @@
  */
 import { check, ConfigError, resolvePreset, type DeepPartial } from '../config';
 import { DEFAULT_TRANSFORMER, resolveTransformerConfig, type TransformerConfig } from '../blocks/transformer';
-import { buildMask, DEFAULT_MASK, type MaskConfig } from '../blocks/masks';
+import { resolveMask, DEFAULT_MASK, type MaskConfig } from '../blocks/masks';
 import { resolvePatchConfig, DEFAULT_LINEAR_PATCH, type PatchConfig } from '../blocks/patch';
 import { checkPatchGrid, checkPatchSize, numPatches } from '../blocks/patchify';
 import { DEFAULT_SEQUENCE_CONFIG, validateSequenceConfig, type SequenceConfig } from '../data/sequence';
@@ -169,7 +169,7 @@ export function validateConfig(c: TransfusionConfig): TransfusionConfig {
   checkPatchSize(n.patchSize, 'net.patchSize');
   checkPatchGrid(n.patchSize, n.latent.height, n.latent.width, 'net.patchSize');
   const patch = resolvePatchConfig(n.patch, 'net.patch');
-  buildMask(n.mask, 'net.mask');
+  const mask = resolveMask(n.mask, 'net.mask');
   check.oneOf('net.imagePositions', n.imagePositions, IMAGE_POSITIONS);
   check.oneOf('net.tieEmbeddings', n.tieEmbeddings, [true, false]);
   check.size('net.maxPositions', n.maxPositions, 'positions');
@@ -196,5 +196,5 @@ export function validateConfig(c: TransfusionConfig): TransfusionConfig {
   if (n.mask.kind === 'prefix-lm' && n.mask.prefixLength > sequence.length) {
     throw new ConfigError('net.mask.prefixLength', n.mask.prefixLength, `at most sequence.length (${sequence.length}); a longer prefix is the 'full' mask`);
   }
-  return { net: { ...n, transformer, patch }, objective: o, sequence };
+  return { net: { ...n, transformer, patch, mask }, objective: o, sequence };
 }
