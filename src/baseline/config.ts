@@ -5,9 +5,10 @@
  * `sequence`), so a comparison changes only how images enter the model; `baselineConfigFrom` copies those
  * fields from a Transfusion config.
  */
-import { check, ConfigError, resolvePreset, type DeepPartial } from '../config';
+import { check, checkKeys, ConfigError, resolvePreset, type DeepPartial } from '../config';
 import type { TransformerConfig } from '../blocks/transformer';
-import { DEFAULT_VQ } from '../blocks/autoencoder-config';
+import { DEFAULT_VQ, resolveAutoencoderConfig, type VQConfig } from '../blocks/autoencoder-config';
+import { resolveAutoencoderTrainConfig, type AutoencoderTrainConfig } from '../latents/train';
 import { DEFAULT_SEQUENCE_CONFIG, validateSequenceConfig, type SequenceConfig } from '../data/sequence';
 import { VOCAB_SIZE } from '../data/tokenizer';
 import { DEFAULT_NET, PRESETS, resolveBoundedTransformer, resolveConfig, type TransfusionConfig } from '../model/config';
@@ -116,4 +117,78 @@ export function baselineConfigFrom(transfusion: TransfusionConfig, overrides: De
     sequence: t.sequence,
   };
   return resolveBaselineConfig(base, overrides);
+}
+
+/**
+ * What a recorded run of the baseline is beyond the twin Transfusion config it is built from
+ * (src/experiments/experiment-config.ts, `modelKind: 'chameleon'`): the baseline's own config, its VQ tokenizer,
+ * and how that tokenizer is trained on the run's data before the baseline trains.
+ */
+export interface ChameleonSetup {
+  /**
+   * The baseline (default: `baselineConfigFrom` the run's Transfusion config, i.e. the same transformer, tie,
+   * position limit and sequence settings, with the tokenizer's code grid and codebook).
+   */
+  readonly model: BaselineConfig;
+  /**
+   * The image tokenizer (default DEFAULT_VQ with the data's channels, `downsample` equal to the Transfusion
+   * patch size so one code stands where one patch stood, and the first log2 f + 1 of DEFAULT_VQ's widths).
+   */
+  readonly tokenizer: VQConfig;
+  /** Its training (DEFAULT_AUTOENCODER_TRAIN, except that `seed` defaults to the run's seed). */
+  readonly tokenizerTrain: AutoencoderTrainConfig;
+}
+
+/** A setup as given: the fields to change. */
+export interface ChameleonSetupSpec {
+  readonly model?: DeepPartial<BaselineConfig>;
+  readonly tokenizer?: DeepPartial<Omit<VQConfig, 'kind'>> & { readonly kind?: 'vq' };
+  readonly tokenizerTrain?: DeepPartial<AutoencoderTrainConfig>;
+}
+
+/** Every field of ChameleonSetupSpec, typed so that a field added there must be added here. */
+const SETUP_FIELDS: { readonly [K in keyof Required<ChameleonSetupSpec>]: true } = { model: true, tokenizer: true, tokenizerTrain: true };
+
+/** Run `resolve`, renaming the leading `from` of a ConfigError's field to `to`, so errors name the spec's path. */
+function renamed<T>(from: string, to: string, resolve: () => T): T {
+  try {
+    return resolve();
+  } catch (e) {
+    if (e instanceof ConfigError && (e.field === from || e.field.startsWith(`${from}.`))) throw new ConfigError(to + e.field.slice(from.length), e.value, e.allowed);
+    throw e;
+  }
+}
+
+/**
+ * Resolve the baseline's setup for a run whose Transfusion config is `twin` and whose seed is `seed`; errors
+ * name `${field}.<path>`. The code grid must cover the twin's latent (its pixels, for the pixel-space presets)
+ * at the tokenizer's downsampling, and the baseline's codebook must be the tokenizer's.
+ */
+export function resolveChameleonSetup(twin: TransfusionConfig, given: ChameleonSetupSpec, seed: number, field = 'chameleon'): ChameleonSetup {
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) throw new ConfigError(field, given, 'an object with model, tokenizer, tokenizerTrain');
+  checkKeys(given, Object.keys(SETUP_FIELDS), field);
+  const { latent, patchSize } = twin.net;
+  const downsample = given.tokenizer?.downsample ?? patchSize;
+  const levels = typeof downsample === 'number' && downsample > 0 ? Math.log2(downsample) + 1 : DEFAULT_VQ.channels.length;
+  const tokenizerInput = { kind: 'vq' as const, imageChannels: latent.channels, downsample: patchSize, channels: DEFAULT_VQ.channels.slice(0, levels), ...given.tokenizer };
+  if (tokenizerInput.kind !== 'vq') throw new ConfigError(`${field}.tokenizer.kind`, tokenizerInput.kind, "'vq' (the baseline's images are VQ codes)");
+  const tokenizer = resolveAutoencoderConfig(tokenizerInput, `${field}.tokenizer`) as VQConfig;
+  const f = tokenizer.downsample;
+  for (const side of ['height', 'width'] as const) {
+    if (latent[side] % f !== 0) throw new ConfigError(`${field}.tokenizer.downsample`, f, `a divisor of the image ${side} (${latent[side]})`);
+  }
+  const grid = { height: latent.height / f, width: latent.width / f };
+  const modelGiven = given.model ?? {};
+  const model = renamed('net', `${field}.model.net`, () => renamed('sequence', `${field}.model.sequence`, () =>
+    baselineConfigFrom(twin, { ...modelGiven, net: { codebookSize: tokenizer.codebookSize, grid, ...modelGiven.net } })));
+  if (model.net.codebookSize !== tokenizer.codebookSize) {
+    throw new ConfigError(`${field}.model.net.codebookSize`, model.net.codebookSize, `${tokenizer.codebookSize}, the tokenizer's codebookSize`);
+  }
+  for (const side of ['height', 'width'] as const) {
+    if (model.net.grid[side] !== grid[side]) {
+      throw new ConfigError(`${field}.model.net.grid.${side}`, model.net.grid[side], `${grid[side]} (the image ${side} ${latent[side]} / the tokenizer's downsample ${f})`);
+    }
+  }
+  const tokenizerTrain = renamed('autoencoderTrain', `${field}.tokenizerTrain`, () => resolveAutoencoderTrainConfig({ seed, ...given.tokenizerTrain }));
+  return { model, tokenizer, tokenizerTrain };
 }

@@ -13,6 +13,13 @@
  *   training loss is not.
  *
  * FID is biased upward at small sample sizes (Chong & Forsyth 2020), so compare rows only at equal `n`.
+ *
+ * The Chameleon baseline (src/baseline) is scored by the same code on the same prompts, digits, classifier and
+ * streams, so its t2i_accuracy, fid and caption_accuracy compare with Transfusion's row for row (Tab 3 at toy
+ * scale): its images are sampled code by code and decoded by its VQ (never greedily: one image per prompt would
+ * have no spread for the Frechet distance to measure), its captions decoded like Transfusion's. It has no
+ * diffusion (no diffusion_mse) and no classifier-free guidance (its rows have guidance 1, and another scale is an
+ * error); held-out perplexity needs src/eval/perplexity.ts to read the baseline's rows, so its row has none yet.
  */
 import { tf } from '../engine/tf';
 import { Rng } from '../engine/random';
@@ -20,6 +27,7 @@ import { interruptRequested } from '../engine/interrupt';
 import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
 import { DEFAULT_MNIST_CONFIG, MnistDataset, canonicalCaption } from '../data/mnist';
 import type { Transfusion } from '../model/transfusion';
+import { ChameleonBaseline } from '../baseline/chameleon';
 import { caption, textToImage } from '../generate/batch';
 import { GUIDANCE_RANGE, type GenerateOptions } from '../generate/options';
 import { cachedClassifier } from './classifier-cache';
@@ -71,6 +79,12 @@ export interface EvalRow {
   readonly seconds: number;
 }
 
+/** A baseline row: what the discrete-token model can be scored on (see the file comment). */
+export type ChameleonEvalRow = Omit<EvalRow, 'perplexity' | 'diffusion_mse'>;
+
+/** The models `evaluate` scores. */
+export type EvalModel = Transfusion | ChameleonBaseline;
+
 /** What scores images: the reference DigitClassifier, or any stand-in with the same two methods. */
 export interface DigitScorer {
   /** images [N, 16, 16, 1] in [-1, 1] -> [N] predicted digit. */
@@ -79,20 +93,38 @@ export interface DigitScorer {
   features(images: tf.Tensor): Float64Array[];
 }
 
-/** The generation calls evaluation makes (src/generate's `textToImage` and `caption` by default). */
-export interface EvalGenerators {
+/**
+ * The generation calls evaluation makes (src/generate's `textToImage` and `caption` by default; the baseline's
+ * own for a ChameleonBaseline, CHAMELEON_GENERATORS).
+ */
+export interface EvalGenerators<M extends EvalModel = Transfusion> {
   /** captions -> [N, H, W, C] latents, owned by the caller. */
-  textToImage(model: Transfusion, captions: readonly string[], options: DeepPartial<GenerateOptions>, inputs: { rng: Rng }): tf.Tensor | Promise<tf.Tensor>;
+  textToImage(model: M, captions: readonly string[], options: DeepPartial<GenerateOptions>, inputs: { rng: Rng }): tf.Tensor | Promise<tf.Tensor>;
   /** latents [N, H, W, C] -> N captions. */
-  caption(model: Transfusion, latents: tf.Tensor, options: DeepPartial<GenerateOptions>, inputs: { rng: Rng }): string[] | Promise<string[]>;
+  caption(model: M, latents: tf.Tensor, options: DeepPartial<GenerateOptions>, inputs: { rng: Rng }): string[] | Promise<string[]>;
 }
 
 export const LAB_GENERATORS: EvalGenerators = { textToImage, caption };
 
-export interface EvalInputs {
+/**
+ * The baseline's generation with the options evaluation passes: codes sampled with `temperature`, `topK`, `topP`
+ * (never greedy, see the file comment) and decoded by its VQ; captions with the text options, greedy by default.
+ */
+export const CHAMELEON_GENERATORS: EvalGenerators<ChameleonBaseline> = {
+  textToImage: (model, captions, options, { rng }) => {
+    const { images, codes } = model.textToImage(captions, { temperature: options.temperature, topK: options.topK, topP: options.topP, greedy: false, cache: options.cache, rng });
+    codes.dispose();
+    return images;
+  },
+  caption: (model, images, options, { rng }) => model.caption(images, {
+    maxTokens: options.maxTokens, greedy: options.greedy, temperature: options.temperature, topK: options.topK, topP: options.topP, cache: options.cache, rng,
+  }),
+};
+
+export interface EvalInputs<M extends EvalModel = Transfusion> {
   /** Default: `cachedClassifier()` (trained once, then read from out/classifier-16.safetensors). */
   readonly classifier?: DigitScorer;
-  readonly generators?: EvalGenerators;
+  readonly generators?: EvalGenerators<M>;
   /**
    * Generated latents [N, H, W, C] -> images [N, 16, 16, 1] for the classifier, which are then clamped to [-1, 1]
    * (default: the latents themselves, right for the `mnist` preset, whose latent is the image). A latent model
@@ -169,13 +201,27 @@ function converted(t: tf.Tensor, convert: (t: tf.Tensor) => tf.Tensor): tf.Tenso
 }
 
 /**
- * Evaluate `model` (trained on 16 x 16 MNIST) and return one row. The model is run in eval mode (dropout off)
- * by the generators; its weights are not changed.
+ * The evaluation config for `model`: the baseline's guidance is 1 (it has none), and any other scale is an error
+ * rather than a row that claims a guidance it did not use.
  */
-export async function evaluate(model: Transfusion, overrides: DeepPartial<EvalConfig> = {}, inputs: EvalInputs = {}): Promise<EvalRow> {
-  const config = validateEvalConfig(mergeConfig(DEFAULT_EVAL, overrides, 'eval'));
+export function evalConfigFor(model: EvalModel, overrides: DeepPartial<EvalConfig> = {}, field = 'eval'): EvalConfig {
+  if (!(model instanceof ChameleonBaseline)) return validateEvalConfig(mergeConfig(DEFAULT_EVAL, overrides, field), field);
+  const config = validateEvalConfig(mergeConfig({ ...DEFAULT_EVAL, guidance: 1 }, overrides, field), field);
+  if (config.guidance !== 1) throw new ConfigError(`${field}.guidance`, config.guidance, '1: the Chameleon baseline has no classifier-free guidance');
+  return config;
+}
+
+/**
+ * Evaluate `model` (trained on 16 x 16 MNIST), a Transfusion or the Chameleon baseline, and return one row. The
+ * model is run in eval mode (dropout off) by the generators; its weights are not changed.
+ */
+export function evaluate(model: Transfusion, overrides?: DeepPartial<EvalConfig>, inputs?: EvalInputs): Promise<EvalRow>;
+export function evaluate(model: ChameleonBaseline, overrides?: DeepPartial<EvalConfig>, inputs?: EvalInputs<ChameleonBaseline>): Promise<ChameleonEvalRow>;
+export function evaluate(model: EvalModel, overrides?: DeepPartial<EvalConfig>, inputs?: EvalInputs<EvalModel>): Promise<EvalRow | ChameleonEvalRow>;
+export async function evaluate(model: EvalModel, overrides: DeepPartial<EvalConfig> = {}, inputs: EvalInputs<EvalModel> = {}): Promise<EvalRow | ChameleonEvalRow> {
+  const config = evalConfigFor(model, overrides);
   const started = performance.now();
-  const generators = inputs.generators ?? LAB_GENERATORS;
+  const generators = inputs.generators ?? ((model instanceof ChameleonBaseline ? CHAMELEON_GENERATORS : LAB_GENERATORS) as EvalGenerators<EvalModel>);
   const toImages = inputs.toImages ?? ((x: tf.Tensor) => x);
   const toLatents = inputs.toLatents ?? ((x: tf.Tensor) => x);
   const options = scoringOptions(config.steps, config.guidance, inputs.generate);
@@ -225,6 +271,16 @@ export async function evaluate(model: Transfusion, overrides: DeepPartial<EvalCo
       await checkpointYield('captioning');
     }
     const captionAcc = captionAccuracy(captions, heldout.labels.subarray(0, m));
+    const settings = {
+      n: config.n,
+      // The baseline draws its codes one by one: its "steps" are the codes of an image.
+      steps: model instanceof ChameleonBaseline ? model.codesPerImage : config.steps,
+      guidance: config.guidance,
+      seed: config.seed,
+    };
+    if (model instanceof ChameleonBaseline) {
+      return { t2i_accuracy: t2iAccuracy, fid, caption_accuracy: captionAcc, ...settings, seconds: (performance.now() - started) / 1000 };
+    }
 
     // The same held-out digits, as caption-first documents; their latents are the ones just captioned.
     const dataset = new MnistDataset({ size: heldout.side, split: 'heldout' });
@@ -236,10 +292,7 @@ export async function evaluate(model: Transfusion, overrides: DeepPartial<EvalCo
       caption_accuracy: captionAcc,
       perplexity,
       diffusion_mse: diffusion.mse,
-      n: config.n,
-      steps: config.steps,
-      guidance: config.guidance,
-      seed: config.seed,
+      ...settings,
       seconds: (performance.now() - started) / 1000,
     };
   } finally {

@@ -1,7 +1,9 @@
 /**
- * Comparing runs: one table row per run (what its arm set, its final losses, its evaluation) and the
- * standard figures of an ablation: training curves per arm (ablationCurves) and bars per metric
- * (ablationBars, with error bars over seeds).
+ * Comparing runs: one table row per run (what its arm set, which model it trained, its final losses, its
+ * evaluation) and the standard figures of an ablation: training curves per arm (ablationCurves) and bars per
+ * metric (ablationBars, with error bars over seeds). Runs of both model kinds (Transfusion and the Chameleon
+ * baseline, src/experiments/experiment-config.ts) compare side by side: their evaluation rows are the same
+ * scorer's, and their training losses, which measure different things, are named so.
  */
 import * as aq from 'arquero';
 import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
@@ -15,6 +17,17 @@ import { readPath } from './dotted-path';
 
 /** The losses a run logs per step, in the order tables and figures show them. */
 export const LOSS_KEYS = ['loss', 'lm', 'diffusion'] as const;
+
+/**
+ * The Chameleon baseline's loss terms (src/baseline/chameleon.ts: cross-entropy on text and on image-code
+ * targets), shown after LOSS_KEYS where a run logged them.
+ */
+export const BASELINE_LOSS_KEYS = ['text', 'image'] as const;
+
+/** Every loss key some run of `runs` logged, in table order. */
+export function loggedLossKeys(runs: readonly Pick<LoadedRun, 'history'>[]): string[] {
+  return [...LOSS_KEYS, ...BASELINE_LOSS_KEYS].filter((k) => runs.some((run) => run.history.some((row) => typeof row[k] === 'number')));
+}
 
 /**
  * Fields of an evaluation row that describe how it was taken rather than how good the model is
@@ -54,13 +67,15 @@ type LossKey = (typeof LOSS_KEYS)[number];
  * latent space; the total adds lambda times it. The LM loss means the same in every Transfusion arm.
  */
 export const LOSS_MEANING_FIELDS: Readonly<Record<LossKey, readonly string[]>> = {
-  loss: ['objective.lambda', 'objective.weighting', 'objective.prediction', 'objective.schedule', 'objective.timesteps', 'objective.noiseLimit', 'objective.noiseLimitTMax', 'net.latent'],
+  loss: ['modelKind', 'objective.lambda', 'objective.weighting', 'objective.prediction', 'objective.schedule', 'objective.timesteps', 'objective.noiseLimit', 'objective.noiseLimitTMax', 'net.latent'],
   lm: [],
   diffusion: ['objective.weighting', 'objective.prediction', 'objective.schedule', 'objective.timesteps', 'objective.noiseLimit', 'objective.noiseLimitTMax', 'net.latent'],
 };
 
 /** A model field of the run's config, read by the dotted path a sweep uses; null where the model has no such field. */
 function modelField(run: LoadedRun, path: string): unknown {
+  // Records from before the field read as what they are, Transfusion runs.
+  if (path === 'modelKind') return run.modelKind;
   try {
     return readPath(run.config, path) ?? null;
   } catch (e) {
@@ -96,20 +111,22 @@ export function armOf(run: LoadedRun): string {
 }
 
 /**
- * One row per run: `run`, `arm`, `seed`, `status`, `steps`, each swept field (by dotted path), the final
- * `loss`, `lm`, `diffusion`, `seconds`, the last evaluation's fields as `eval.<name>`, and `dir`.
+ * One row per run: `run`, `arm`, `model` (its kind), `seed`, `status`, `steps`, each swept field (by dotted
+ * path), the final `loss`, `lm`, `diffusion` (and the baseline's `text`, `image` where a run logged them),
+ * `seconds`, the last evaluation's fields as `eval.<name>`, and `dir`.
  */
 export function compareRuns(input: RunsInput, options?: DeepPartial<CompareOptions>): aq.ColumnTable {
   const opts = mergeConfig(DEFAULT_COMPARE, options, 'compareRuns');
   check.positiveInt('compareRuns.window', opts.window);
   const runs = loadAll(input);
+  const lossKeys = [...LOSS_KEYS, ...loggedLossKeys(runs).filter((k) => !(LOSS_KEYS as readonly string[]).includes(k))];
   const rows = runs.map((run) => {
     const r = run.record;
     const swept = Object.fromEntries(Object.entries(r.arm?.values ?? {}).map(([k, v]) => [k, typeof v === 'object' && v !== null ? JSON.stringify(v) : v]));
-    const losses = Object.fromEntries(LOSS_KEYS.map((k) => [k, meanOfLast(run.history, k, opts.window)]));
+    const losses = Object.fromEntries(lossKeys.map((k) => [k, meanOfLast(run.history, k, opts.window)]));
     const last = run.evals[run.evals.length - 1] ?? {};
     const evals = Object.fromEntries(Object.entries(last).map(([k, v]) => [EVAL_PREFIX + k, v]));
-    return { run: r.name, arm: armOf(run), seed: r.seed, status: r.status, steps: r.steps, ...swept, ...losses, seconds: r.seconds, ...evals, dir: run.dir };
+    return { run: r.name, arm: armOf(run), model: run.modelKind, seed: r.seed, status: r.status, steps: r.steps, ...swept, ...losses, seconds: r.seconds, ...evals, dir: run.dir };
   });
   return rowsTable(rows);
 }
@@ -143,11 +160,11 @@ export function comparisonPlots(input: RunsInput | aq.ColumnTable, options?: Dee
   check.positiveInt('comparisonPlots.window', opts.window);
   const dirs = typeof input === 'string' || Array.isArray(input) ? input as RunsInput : ((input as aq.ColumnTable).array('dir') as string[]);
   const runs = loadAll(dirs);
-  const logged = LOSS_KEYS.filter((k) => runs.some((run) => run.history.some((row) => typeof row[k] === 'number')));
+  const logged = loggedLossKeys(runs);
   const incomparable = incomparableLosses(runs);
-  const label = (k: LossKey) => lossLabel(k, incomparable);
+  const label = (k: string) => ((LOSS_KEYS as readonly string[]).includes(k) ? lossLabel(k as LossKey, incomparable) : k);
   const relabel = (row: Readonly<Record<string, unknown>>): HistoryRow =>
-    Object.fromEntries(Object.entries(row).map(([k, v]) => [(LOSS_KEYS as readonly string[]).includes(k) ? label(k as LossKey) : k, v])) as unknown as HistoryRow;
+    Object.fromEntries(Object.entries(row).map(([k, v]) => [logged.includes(k) ? label(k) : k, v])) as unknown as HistoryRow;
   const curves = logged.length === 0 ? null : ablationCurves(
     runs.map((run) => ({ arm: armOf(run), history: run.history.map(relabel) })),
     { metrics: logged.map(label), smoothing: opts.smoothing, title: 'Training losses per arm' },

@@ -1,7 +1,12 @@
 /**
- * What one training run is, as plain data (docs/ARCHITECTURE.md, 'Configs'): the model config, the training config,
- * the run length, the batch size, the seed and the data. A spec gives a preset plus the fields to change; it
- * resolves to a complete `ExperimentConfig`, the object a run records in run.json and rebuilds from.
+ * What one training run is, as plain data (docs/ARCHITECTURE.md, 'Configs'): which kind of model, the model config,
+ * the training config, the run length, the batch size, the seed and the data. A spec gives a preset plus the fields
+ * to change; it resolves to a complete `ExperimentConfig`, the object a run records in run.json and rebuilds from.
+ *
+ * Two model kinds train through the same spec (`modelKind`): Transfusion (the default), and the discrete-token
+ * Chameleon baseline of the paper's Tab 3 (src/baseline), built as the twin of the Transfusion model the spec
+ * describes: the same transformer, position limit and sequence settings, with images as VQ codes. Flipping
+ * `modelKind` therefore changes only how images enter the model, which is the comparison Tab 3 makes.
  */
 import { check, checkKeys, ConfigError, mergeConfig, type DeepPartial } from '../config';
 import { Rng } from '../engine/random';
@@ -17,6 +22,7 @@ import { DEFAULT_GENERATE, resolveGenerateOptions, type GenerateOptions } from '
 import { DEFAULT_EVAL, validateEvalConfig, type EvalConfig } from '../eval/evaluate';
 import { makeSampler } from '../schedules/make-sampler';
 import { makeSchedule } from '../schedules/make-schedule';
+import { resolveChameleonSetup, type ChameleonSetup, type ChameleonSetupSpec } from '../baseline/config';
 
 /** Training images, by kind; the fields are those of the dataset's own config. */
 export type DataConfig = ({ readonly kind: 'mnist' } & MnistConfig) | ({ readonly kind: 'shapes' } & ShapesConfig);
@@ -56,8 +62,17 @@ export function defaultCaptions(data: DataConfig): string[] {
   return Array.from({ length: Math.min(8, dataset.length) }, (_, i) => dataset.get(i, rng).caption);
 }
 
+/** The models a run can train: 'transfusion', or 'chameleon', the discrete-token baseline (src/baseline). */
+export const MODEL_KINDS = ['transfusion', 'chameleon'] as const;
+export type ModelKind = (typeof MODEL_KINDS)[number];
+
 /** A run as given: a preset and only the fields to change. */
 export interface ExperimentSpec {
+  /**
+   * Which model trains. Default 'transfusion'. A spec with 'chameleon' (ChameleonExperimentSpec) trains the
+   * discrete-token baseline of Tab 3 built as the twin of `preset` and `model`, with `chameleon`'s settings.
+   */
+  readonly modelKind?: 'transfusion';
   /** Model preset, or a complete model config (a saved run's) to start from. Default 'mnist'. */
   readonly preset?: PresetName | TransfusionConfig;
   /** Model fields to change, e.g. `{ objective: { lambda: 2 } }`. Default none. */
@@ -80,14 +95,35 @@ export interface ExperimentSpec {
   /**
    * Score the model when training ends with src/eval's `evaluate` (text-to-image accuracy, FID, caption
    * accuracy, perplexity on 16 x 16 MNIST): the fields to change, e.g. `{ n: 10 }`, or null. Default null:
-   * evaluating costs more than a short run (and trains the reference classifier the first time).
+   * evaluating costs more than a short run (and trains the reference classifier the first time). A Chameleon
+   * run evaluates at guidance 1 (it has none); set `guidance: 1` for Transfusion arms that compare with it.
    */
   readonly evaluation?: DeepPartial<EvalConfig> | null;
+  /**
+   * The Chameleon baseline's own settings, used when `modelKind` is 'chameleon': its config over the twin's
+   * (`model`, e.g. `{ net: { tieEmbeddings: true } }`), its VQ tokenizer (`tokenizer`, e.g. `{ codebookSize: 64 }`)
+   * and how that trains first (`tokenizerTrain`, e.g. `{ steps: 300 }`). Default none. A Transfusion run checks
+   * and ignores it, so one sweep base serves arms of both kinds.
+   */
+  readonly chameleon?: ChameleonSetupSpec;
 }
+
+/** A spec of the Chameleon baseline: `trainRun({ modelKind: 'chameleon', ... })`. */
+export interface ChameleonExperimentSpec extends Omit<ExperimentSpec, 'modelKind'> {
+  readonly modelKind: 'chameleon';
+}
+
+/** A spec of either kind. */
+export type AnyExperimentSpec = ExperimentSpec | ChameleonExperimentSpec;
 
 /** Everything a run is, resolved: saved in run.json, it rebuilds the same run. */
 export interface ExperimentConfig {
+  /** Which model trained (absent in records written before the baseline trained through runs: 'transfusion'). */
+  readonly modelKind: ModelKind;
+  /** The Transfusion config; for a 'chameleon' run, the twin its baseline was built from (`chameleon.model`). */
   readonly model: TransfusionConfig;
+  /** The baseline's model, tokenizer and tokenizer training, for a 'chameleon' run; null otherwise. */
+  readonly chameleon: ChameleonSetup | null;
   readonly train: TrainConfig;
   readonly steps: number;
   readonly batchSize: number;
@@ -107,7 +143,7 @@ export const DEFAULT_EXPERIMENT_SPEC = {
 
 /** Every field of a spec, typed so that a field added to ExperimentSpec must be added here too. */
 const SPEC_FIELDS: { readonly [K in keyof Required<ExperimentSpec>]: true } = {
-  preset: true, model: true, train: true, steps: true, batchSize: true, seed: true, data: true, samples: true, evaluation: true,
+  preset: true, model: true, train: true, steps: true, batchSize: true, seed: true, data: true, samples: true, evaluation: true, modelKind: true, chameleon: true,
 };
 
 /** The fields of ExperimentSpec. */
@@ -140,25 +176,31 @@ const MAX_ATTENTION_VALUES = 2 ** 31;
  * option is checked here, before a run writes anything: unknown keys (run options in RUN_OPTION_KEYS aside),
  * ranges, bounds on sizes, and the options that depend on each other.
  */
-export function resolveExperiment(spec: ExperimentSpec = {}): ExperimentConfig {
+export function resolveExperiment(spec: AnyExperimentSpec = {}): ExperimentConfig {
   checkSpecKeys(spec, RUN_OPTION_KEYS, 'experiment');
+  const modelKind = check.oneOf('experiment.modelKind', spec.modelKind ?? 'transfusion', MODEL_KINDS);
   const steps = check.size('experiment.steps', spec.steps ?? DEFAULT_EXPERIMENT_SPEC.steps, 'steps');
   const batchSize = check.size('experiment.batchSize', spec.batchSize ?? DEFAULT_EXPERIMENT_SPEC.batchSize, 'batch');
   const seed = spec.seed ?? DEFAULT_EXPERIMENT_SPEC.seed;
   if (!Number.isSafeInteger(seed)) throw new ConfigError('experiment.seed', seed, 'an integer');
   const model = resolveConfig(spec.preset ?? DEFAULT_EXPERIMENT_SPEC.preset, spec.model ?? {});
+  // Resolved for a Transfusion run too, so a typo in it fails here rather than in the sweep arm that uses it.
+  const setup = spec.chameleon === undefined && modelKind === 'transfusion' ? null : resolveChameleonSetup(model, spec.chameleon ?? {}, seed, 'experiment.chameleon');
+  const chameleon = modelKind === 'chameleon' ? setup : null;
+  // What the trained network reads: its rows and its transformer.
+  const { sequence, transformer } = chameleon ? { sequence: chameleon.model.sequence, transformer: chameleon.model.net.transformer } : { sequence: model.sequence, transformer: model.net.transformer };
   const train = resolveTrain(spec.train ?? {}, steps);
   const data = resolveData(spec.data ?? DEFAULT_EXPERIMENT_SPEC.data);
-  checkCaptionsFit(trainingCaptions(data), model, 'experiment.data.templates', 'a training caption');
-  const evaluation = spec.evaluation === undefined || spec.evaluation === null ? null : resolveEvaluation(spec.evaluation, model, data);
-  const samples = spec.samples === null ? null : resolveSamples(spec.samples ?? {}, data, model);
-  const { nHeads } = model.net.transformer;
-  const L = model.sequence.length;
+  checkCaptionsFit(trainingCaptions(data), sequence, 'experiment.data.templates', 'a training caption');
+  const evaluation = spec.evaluation === undefined || spec.evaluation === null ? null : resolveEvaluation(spec.evaluation, modelKind, model, sequence, data);
+  const samples = spec.samples === null ? null : resolveSamples(spec.samples ?? {}, data, model, sequence);
+  const { nHeads } = transformer;
+  const L = sequence.length;
   const fits = Math.floor(MAX_ATTENTION_VALUES / (nHeads * L * L));
   if (batchSize > fits) {
     throw new ConfigError('experiment.batchSize', batchSize, `at most ${fits}: one layer's attention scores (batchSize x nHeads ${nHeads} x sequence.length ${L}^2) must stay under 2^31 values`);
   }
-  return { model, train, steps, batchSize, seed, data, samples, evaluation };
+  return { model, train, steps, batchSize, seed, data, samples, evaluation, modelKind, chameleon };
 }
 
 /**
@@ -195,13 +237,16 @@ function trainingCaptions(data: DataConfig): string[] {
   return data.kind === 'mnist' ? mnistCaptions(data.templates) : [];
 }
 
+/** What a caption must fit: the row length and the positions of one image (patches or codes). */
+type RowShape = Pick<TransfusionConfig['sequence'], 'length' | 'patchesPerImage'>;
+
 /**
  * Throw unless every caption fits a training row beside its image: `[BOS] caption [BOI] patches [EOI] [EOS]`
  * within sequence.length. A longer training caption would stop the run at the step that draws it; a longer
  * prompt asks for positions the model never trained on.
  */
-function checkCaptionsFit(captions: readonly string[], model: TransfusionConfig, field: string, what: string): void {
-  const { length, patchesPerImage } = model.sequence;
+function checkCaptionsFit(captions: readonly string[], sequence: RowShape, field: string, what: string): void {
+  const { length, patchesPerImage } = sequence;
   const room = length - patchesPerImage - 4;
   const index = captions.findIndex((c) => byteTokenizer.encode(c).length > room);
   if (index >= 0) {
@@ -212,13 +257,18 @@ function checkCaptionsFit(captions: readonly string[], model: TransfusionConfig,
 
 /**
  * The evaluation config: its fields, its sampler on the model's schedule, and what it needs of the model and
- * data (checkEvaluable).
+ * data (checkEvaluable). The Chameleon baseline has no classifier-free guidance: its guidance is 1 (the default
+ * for it) and another scale is refused, as src/eval's `evalConfigFor` does.
  */
-function resolveEvaluation(given: DeepPartial<EvalConfig>, model: TransfusionConfig, data: DataConfig): EvalConfig {
-  const evaluation = validateEvalConfig(mergeConfig(DEFAULT_EVAL, given, 'experiment.evaluation'), 'experiment.evaluation');
+function resolveEvaluation(given: DeepPartial<EvalConfig>, modelKind: ModelKind, model: TransfusionConfig, sequence: RowShape, data: DataConfig): EvalConfig {
+  const defaults = modelKind === 'chameleon' ? { ...DEFAULT_EVAL, guidance: 1 } : DEFAULT_EVAL;
+  const evaluation = validateEvalConfig(mergeConfig(defaults, given, 'experiment.evaluation'), 'experiment.evaluation');
+  if (modelKind === 'chameleon' && evaluation.guidance !== 1) {
+    throw new ConfigError('experiment.evaluation.guidance', evaluation.guidance, '1: the Chameleon baseline has no classifier-free guidance');
+  }
   checkEvaluable(model, data, evaluation);
   makeSampler({ kind: DEFAULT_GENERATE.sampler.kind, steps: evaluation.steps }, makeSchedule(model.objective.schedule), 'experiment.evaluation');
-  checkCaptionsFit(Array.from({ length: 10 }, (_, d) => canonicalCaption(d)), model, 'experiment.evaluation', 'an evaluation prompt');
+  checkCaptionsFit(Array.from({ length: 10 }, (_, d) => canonicalCaption(d)), sequence, 'experiment.evaluation', 'an evaluation prompt');
   return evaluation;
 }
 
@@ -243,7 +293,7 @@ function checkEvaluable(model: TransfusionConfig, data: DataConfig, evaluation: 
   }
 }
 
-function resolveSamples(spec: NonNullable<ExperimentSpec['samples']>, data: DataConfig, model: TransfusionConfig): SampleConfig {
+function resolveSamples(spec: NonNullable<ExperimentSpec['samples']>, data: DataConfig, model: TransfusionConfig, sequence: RowShape): SampleConfig {
   if (typeof spec !== 'object' || spec === null) throw new ConfigError('experiment.samples', spec, 'null, or an object with captions and generate');
   checkKeys(spec, ['captions', 'generate'], 'experiment.samples');
   const captions = spec.captions ?? defaultCaptions(data);
@@ -252,7 +302,7 @@ function resolveSamples(spec: NonNullable<ExperimentSpec['samples']>, data: Data
   }
   // One batch of images: a list past the batch bound is a slip, not a grid.
   check.size('experiment.samples.captions.length', captions.length, 'batch');
-  checkCaptionsFit(captions, model, 'experiment.samples.captions', 'a prompt');
+  checkCaptionsFit(captions, sequence, 'experiment.samples.captions', 'a prompt');
   const generate = resolveGenerateOptions(spec.generate ?? {});
   const sampler = { ...generate.sampler, clipX0: generate.sampler.clipX0 ?? model.objective.clipX0 };
   makeSampler(sampler, makeSchedule(model.objective.schedule), 'experiment.samples.generate.sampler');
@@ -260,8 +310,12 @@ function resolveSamples(spec: NonNullable<ExperimentSpec['samples']>, data: Data
 }
 
 /** The spec that resolves to `config` exactly (a saved run's config, to rerun or vary it). */
-export function specOf(config: ExperimentConfig): ExperimentSpec {
+export function specOf(config: ExperimentConfig): AnyExperimentSpec {
+  const kind = config.modelKind === 'chameleon' && config.chameleon
+    ? { modelKind: 'chameleon' as const, chameleon: config.chameleon as ChameleonSetupSpec }
+    : {};
   return {
+    ...kind,
     preset: config.model,
     train: config.train,
     steps: config.steps,
@@ -276,6 +330,8 @@ export function specOf(config: ExperimentConfig): ExperimentSpec {
 /**
  * trainRun hands dataset pixels to the model as its latents, so their shapes must agree: it trains pixel-space
  * models. A latent-space model needs its autoencoder's latent cache (src/data/latent-cache.ts) and its own loop.
+ * A Chameleon run's code grid is derived from the same latent shape (resolveChameleonSetup), so the check holds
+ * for both kinds.
  */
 export function checkDataFitsModel(dataset: ImageDataset, config: ExperimentConfig): void {
   const { channels, height, width } = config.model.net.latent;

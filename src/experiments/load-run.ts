@@ -7,7 +7,8 @@ import { existsSync, lstatSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as aq from 'arquero';
 import { restore, type Restored } from '../checkpoint/checkpoint';
-import type { ExperimentConfig } from './experiment-config';
+import { restoreChameleon, type RestoredChameleon } from '../baseline/session';
+import type { ExperimentConfig, ModelKind } from './experiment-config';
 import { RUN_FILES, observedStatus, readEvals, readMetrics, readRecord, type RecordedEval, type MetricsRow, type RunRecord } from './run-record';
 import { readSweepManifest } from './sweep';
 
@@ -26,8 +27,15 @@ export interface LoadedRun {
   readonly samples: readonly string[];
   /** checkpoint.safetensors, or null when the run saved none. */
   readonly checkpoint: string | null;
-  /** The model (and trainer, streams) from the checkpoint; the caller disposes them. */
-  restore(): Restored;
+  /** Which model the run trained (`config.modelKind`; 'transfusion' for records from before the field). */
+  readonly modelKind: ModelKind;
+  /**
+   * The model (and trainer, streams) from the checkpoint; the caller disposes them. A Chameleon run's baseline,
+   * with its tokenizer, is `restore('chameleon')` (src/baseline/session.ts); asking a run for the other kind's
+   * model is an error naming the kind it holds.
+   */
+  restore(kind?: 'transfusion'): Restored;
+  restore(kind: 'chameleon'): RestoredChameleon;
 }
 
 /** Say in one sentence why `dir` cannot be read as runs. */
@@ -55,6 +63,16 @@ export function loadRun(dir: string): LoadedRun {
   const samplesDir = join(path, RUN_FILES.samples);
   const checkpoint = join(path, RUN_FILES.checkpoint);
   const hasCheckpoint = existsSync(checkpoint);
+  const modelKind: ModelKind = record.config.modelKind ?? 'transfusion';
+  function restoreModel(kind?: 'transfusion'): Restored;
+  function restoreModel(kind: 'chameleon'): RestoredChameleon;
+  function restoreModel(kind: ModelKind = 'transfusion'): Restored | RestoredChameleon {
+    if (!hasCheckpoint) throw new RunFolderError(path, `has no ${RUN_FILES.checkpoint} to restore a model from`);
+    if (kind !== modelKind) {
+      throw new RunFolderError(path, `holds a ${modelKind} run, not a ${kind} one: restore(${modelKind === 'chameleon' ? "'chameleon'" : ''}) gives its model`);
+    }
+    return modelKind === 'chameleon' ? restoreChameleon(checkpoint) : restore(checkpoint);
+  }
   return {
     dir: path,
     record,
@@ -66,10 +84,8 @@ export function loadRun(dir: string): LoadedRun {
       ? readdirSync(samplesDir, { withFileTypes: true }).filter((e) => e.isFile() && e.name.endsWith('.png')).map((e) => join(samplesDir, e.name)).sort()
       : [],
     checkpoint: hasCheckpoint ? checkpoint : null,
-    restore: () => {
-      if (!hasCheckpoint) throw new RunFolderError(path, `has no ${RUN_FILES.checkpoint} to restore a model from`);
-      return restore(checkpoint);
-    },
+    modelKind,
+    restore: restoreModel,
   };
 }
 

@@ -13,7 +13,7 @@ import { escapeHtml } from '../viz/html';
 import type { Figure, PlotlyEmbedding } from '../viz/figure';
 import { lossCurves } from '../viz/loss-curves';
 import { writeRunFile } from './atomic';
-import { compareRuns, comparisonPlots, LOSS_KEYS } from './compare';
+import { compareRuns, comparisonPlots, loggedLossKeys } from './compare';
 import { loadRun, runDirs, type LoadedRun } from './load-run';
 import { RUN_FILES, rowsTable } from './run-record';
 import { readSweepManifest } from './sweep';
@@ -88,7 +88,8 @@ function files(dir: string, paths: readonly string[]): string {
 function runPage(run: LoadedRun): string {
   const r = run.record;
   const figures = new Figures();
-  const logged = LOSS_KEYS.filter((k) => run.history.some((row) => typeof row[k] === 'number'));
+  // A Chameleon baseline run logs `text` and `image` where Transfusion logs `lm` and `diffusion`.
+  const logged = loggedLossKeys([run]);
   const present = [RUN_FILES.record, RUN_FILES.metricsCsv, RUN_FILES.metricsArrow, RUN_FILES.evalJson, RUN_FILES.evalCsv, RUN_FILES.checkpoint]
     .map((f) => join(run.dir, f))
     .filter((p) => existsSync(p));
@@ -96,6 +97,7 @@ function runPage(run: LoadedRun): string {
     `<h1>Run ${escapeHtml(r.name)}</h1>`,
     statusLine(run),
     keyValues([
+      ['model', run.modelKind],
       ['started', r.startedAt], ['ended', r.endedAt], ['seconds', r.seconds?.toFixed(1)], ['steps', r.steps], ['seed', r.seed],
       ...(r.arm ? [['arm', r.arm.label] as [string, unknown]] : []),
       ['engine', r.engine], ['git commit', `${r.git.commit ?? 'not a git checkout'}${r.git.dirty ? ' (uncommitted changes)' : ''}`],

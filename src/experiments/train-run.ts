@@ -8,6 +8,13 @@
  * a sample grid, an evaluation row (from an `evaluate` callback or the config's `evaluation`) and a checkpoint. Training goes through
  * the checkpoint module's TrainingRun, so a run stopped midway can go on from its last checkpoint exactly.
  *
+ * `modelKind: 'chameleon'` trains the discrete-token baseline instead (src/baseline), through the same steps:
+ * its session (src/baseline/session.ts: ChameleonRun) first trains its VQ tokenizer on the run's data, then the
+ * baseline; the record, samples, evaluation (the same scorer, src/eval/evaluate.ts), checkpoint and the table
+ * below are the same, so the two kinds compare run for run and can be arms of one sweep. A Chameleon run stopped
+ * while its tokenizer trains has trained nothing worth keeping: it throws TokenizerInterrupted before run.json is
+ * written, and the next call starts afresh.
+ *
  * A run folder is never destroyed unasked. The call holds the folder's lock (lock.ts), so a second writer is
  * refused. What it does with the run already there:
  *
@@ -25,19 +32,25 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import type { tf } from '../engine/tf';
 import { Rng, setSeed } from '../engine/random';
 import { check, ConfigError } from '../config';
 import type { ImageDataset } from '../data/image';
 import type { Transfusion } from '../model/transfusion';
-import type { StepReport, Trainer } from '../train/trainer';
-import { TrainingRun } from '../checkpoint/session';
+import type { RunResult, StepReport, Trainer } from '../train/trainer';
+import { DEFAULT_RUN_LOADER, TrainingRun, type TrainOptions } from '../checkpoint/session';
 import { textToImage } from '../generate/batch';
+import { ChameleonBaseline } from '../baseline/chameleon';
+import { ChameleonRun } from '../baseline/session';
 import { evaluate } from '../eval/evaluate';
 import { imageGrid, type ImageGrid } from '../viz/image-grid';
 import { Progress, type ProgressOptions } from '../viz/progress';
 import { asResolvedNow, configChanges, describeChanges } from './config-diff';
 import { FolderLock, folderHasContent, isLockFile } from './lock';
 import { buildDataset, checkDataFitsModel, resolveExperiment, type ExperimentConfig, type ExperimentSpec, type SampleConfig } from './experiment-config';
+
+/** The model a run trains: a Transfusion, or the Chameleon baseline of a `modelKind: 'chameleon'` run. */
+export type RunModel = Transfusion | ChameleonBaseline;
 import { DEFAULT_RUNS_ROOT, RUN_FILES, Run, checkName, readRecord, type ArmInfo, type RunStatus } from './run-record';
 
 /** What an `evaluate` callback gets besides the model (which is in eval mode). */
@@ -53,8 +66,12 @@ export function evaluationContext(config: ExperimentConfig, run: Run<ExperimentC
   return { config, rng: new Rng(`${config.seed}/eval`), run };
 }
 
-/** Scores a trained model: returns a flat object of metrics, one row of eval.json / eval.csv. */
-export type EvaluateFn = (model: Transfusion, context: EvaluateContext) => object | Promise<object>;
+/**
+ * Scores a trained model: returns a flat object of metrics, one row of eval.json / eval.csv. A Chameleon run's
+ * scorer gets its ChameleonBaseline (EvaluateFn<ChameleonBaseline>); one given to a sweep with arms of both kinds
+ * gets either (EvaluateFn<RunModel>).
+ */
+export type EvaluateFn<M extends RunModel = Transfusion> = (model: M, context: EvaluateContext) => object | Promise<object>;
 
 export interface TrainRunOptions extends ExperimentSpec {
   /** Folder name of the run under `root`. */
@@ -92,14 +109,34 @@ export interface TrainRunOptions extends ExperimentSpec {
   readonly shouldStop?: () => boolean;
 }
 
-export interface TrainRunResult {
+/** The options of a Chameleon baseline run: as TrainRunOptions, with `modelKind: 'chameleon'`. */
+export interface ChameleonRunOptions extends Omit<TrainRunOptions, 'modelKind' | 'evaluate'> {
+  readonly modelKind: 'chameleon';
+  /** Scores the baseline after training (default: src/eval's `evaluate` with the config's `evaluation`, as TrainRunOptions). */
+  readonly evaluate?: EvaluateFn<ChameleonBaseline>;
+}
+
+/** What a training session of either kind offers trainRun (TrainingRun, ChameleonRun). */
+interface RunSession<M extends RunModel> {
+  readonly model: M;
+  readonly trainer: Trainer;
+  readonly step: number;
+  train(steps: number, options?: TrainOptions): Promise<RunResult>;
+  checkpoint(path: string): void;
+  dispose(): void;
+}
+
+export interface TrainRunResult<M extends RunModel = Transfusion, S = TrainingRun> {
   readonly run: Run<ExperimentConfig>;
   readonly status: RunStatus;
   readonly config: ExperimentConfig;
-  /** The trained model (in eval mode once finished) and its trainer, owned by the caller: `dispose()` them when done. */
-  readonly model: Transfusion;
+  /**
+   * The trained model (in eval mode once finished) and its trainer, owned by the caller: `dispose()` frees them
+   * (and a Chameleon run's tokenizer, `session.tokenizer`, which `model.vq` holds).
+   */
+  readonly model: M;
   readonly trainer: Trainer;
-  readonly session: TrainingRun;
+  readonly session: S;
   /** The step at which this call took over from a checkpoint, or null when it started from scratch. */
   readonly resumedFrom: number | null;
   /** True when the folder held this run finished and it was loaded, not trained (see `resume`). */
@@ -107,13 +144,18 @@ export interface TrainRunResult {
   dispose(): void;
 }
 
+/** The result of a Chameleon baseline run. */
+export type ChameleonRunResult = TrainRunResult<ChameleonBaseline, ChameleonRun>;
+
 /**
  * The sample grid of a run: one image per caption, generated on the stream `<seed>/samples` (its own, so
- * sampling never shifts what training or evaluation draw). A restored checkpoint gives the same PNG bytes.
+ * sampling never shifts what training or evaluation draw). A restored checkpoint gives the same PNG bytes. The
+ * Chameleon baseline draws its codes with `generate`'s token fields (temperature, topK, topP, greedy).
  */
-export async function runSamples(model: Transfusion, samples: SampleConfig, seed: number): Promise<ImageGrid> {
+export async function runSamples(model: RunModel, samples: SampleConfig, seed: number): Promise<ImageGrid> {
   const { captions, generate } = samples;
-  const images = textToImage(model, captions, generate, { rng: new Rng(`${seed}/samples`) });
+  const rng = new Rng(`${seed}/samples`);
+  const images = model instanceof ChameleonBaseline ? drawCodes(model, captions, generate, rng) : textToImage(model, captions, generate, { rng });
   try {
     // Cells of at least 80 px, so a caption like "the digit 7" fits under its image.
     const [, height, width] = images.shape as number[];
@@ -124,13 +166,20 @@ export async function runSamples(model: Transfusion, samples: SampleConfig, seed
   }
 }
 
+/** The baseline's images for `captions`, its codes freed: what a sample grid and `evaluate` show. */
+function drawCodes(model: ChameleonBaseline, captions: readonly string[], generate: SampleConfig['generate'], rng: Rng): tf.Tensor4D {
+  const { images, codes } = model.textToImage(captions, { temperature: generate.temperature, topK: generate.topK, topP: generate.topP, greedy: generate.greedy, cache: generate.cache, rng });
+  codes.dispose();
+  return images;
+}
+
 type StartPlan = 'fresh' | 'resume' | 'reuse';
 
 /**
  * What to do with what `dir` holds (the caller holds its lock, so a record still saying `running` is a run
  * that died); throws where starting would destroy or mix work. See the table in the file comment.
  */
-function planStart(dir: string, config: ExperimentConfig, options: TrainRunOptions): StartPlan {
+function planStart(dir: string, config: ExperimentConfig, options: Pick<TrainRunOptions, 'resume' | 'overwrite'>): StartPlan {
   if (options.overwrite === true || !folderHasContent(dir)) return 'fresh';
   if (!existsSync(join(dir, RUN_FILES.record))) {
     const entries = readdirSync(dir).filter((f) => !isLockFile(f)).sort();
@@ -156,14 +205,40 @@ function planStart(dir: string, config: ExperimentConfig, options: TrainRunOptio
   return existsSync(join(dir, RUN_FILES.checkpoint)) ? 'resume' : 'fresh';
 }
 
+/** A session of the run's kind going on from `checkpoint`: a Transfusion TrainingRun or a ChameleonRun. */
+function resumeSession(config: ExperimentConfig, checkpoint: string, dataset: ImageDataset): RunSession<RunModel> {
+  return config.modelKind === 'chameleon' ? ChameleonRun.resume(checkpoint, dataset) : TrainingRun.resume(checkpoint, dataset);
+}
+
+/**
+ * A fresh session of the run's kind. A Chameleon session trains its tokenizer first, shown on its own progress
+ * line (`<name> tokenizer`) and stopped by the same `shouldStop` and kernel interrupt.
+ */
+async function createSession(config: ExperimentConfig, dataset: ImageDataset, name: string, options: TrainRunOptions | ChameleonRunOptions): Promise<RunSession<RunModel>> {
+  const loader = { batchSize: config.batchSize };
+  if (config.modelKind !== 'chameleon' || !config.chameleon) {
+    return TrainingRun.create(dataset, { preset: config.model, train: config.train, loader, seed: config.seed });
+  }
+  const setup = config.chameleon;
+  const progress = options.progress === false ? null : new Progress(setup.tokenizerTrain.steps, {
+    title: `${name} tokenizer`, ...(typeof options.progress === 'object' ? options.progress : {}),
+  });
+  const session = await ChameleonRun.create(dataset, { seed: config.seed, setup, train: config.train, loader: { ...DEFAULT_RUN_LOADER, ...loader } }, {
+    onTokenizerStep: (r) => progress?.update({ step: r.step + 1, losses: { loss: r.loss, ...r.breakdown }, lr: r.lr }),
+    shouldStop: options.shouldStop,
+  });
+  progress?.finish();
+  return session;
+}
+
 /** The finished run in `dir`, loaded from its checkpoint instead of trained again. */
-function reuseFinished(dir: string, config: ExperimentConfig, dataset: ImageDataset, say: boolean): TrainRunResult {
+function reuseFinished(dir: string, config: ExperimentConfig, dataset: ImageDataset, say: boolean): TrainRunResult<RunModel, RunSession<RunModel>> {
   const checkpoint = join(dir, RUN_FILES.checkpoint);
   if (!existsSync(checkpoint)) {
     throw new Error(`${dir}: it holds this run finished but no ${RUN_FILES.checkpoint} to load its model from; pass overwrite: true to train it again`);
   }
   const run = Run.open<ExperimentConfig>(dir);
-  const session = TrainingRun.resume(checkpoint, dataset);
+  const session = resumeSession(config, checkpoint, dataset);
   session.model.eval();
   if (say) console.log(`${run.name}: finished earlier (${run.info.steps} steps, ended ${run.info.endedAt}); loaded from ${checkpoint}, not trained again (overwrite: true trains it again)`);
   return {
@@ -171,17 +246,29 @@ function reuseFinished(dir: string, config: ExperimentConfig, dataset: ImageData
   };
 }
 
+/** The scorer of a finished run: the caller's, else src/eval's `evaluate` with the config's `evaluation`, else none. */
+function scorerOf(config: ExperimentConfig, options: TrainRunOptions | ChameleonRunOptions): EvaluateFn<RunModel> | null {
+  if (options.evaluate) return options.evaluate as EvaluateFn<RunModel>;
+  const evaluation = config.evaluation;
+  return evaluation ? (model) => evaluate(model, evaluation) : null;
+}
+
 /**
- * Train one run and record it under `<root>/<name>/`: every step's metrics, a sample grid, an evaluation row
- * (`evaluate` or the config's `evaluation`) and a checkpoint; returns the model and the run.
+ * Train, record, sample, evaluate and checkpoint one run under `<root>/<name>/`: every step's metrics, a sample
+ * grid, an evaluation row (`evaluate` or the config's `evaluation`) and a checkpoint; returns the model and the run.
  *
  *   const { model } = await trainRun({ name: 'lambda-2', model: { objective: { lambda: 2 } }, steps: 300 });
+ *   const { model: baseline } = await trainRun({ name: 'chameleon', modelKind: 'chameleon', steps: 300 });
  *
- * The folder is never destroyed unasked: a finished run of the same config is reused (loaded, not retrained),
- * `resume: true` goes on from the last checkpoint, and another config in the folder is refused, naming the
- * changed fields, unless `overwrite: true` (the full table is in this file's header comment).
+ * `modelKind: 'chameleon'` trains the discrete-token baseline that is the twin of the spec's Transfusion model
+ * (ChameleonRunOptions). The folder is never destroyed unasked: a finished run of the same config is reused
+ * (loaded, not retrained), `resume: true` goes on from the last checkpoint, and another config in the folder is
+ * refused, naming the changed fields, unless `overwrite: true` (the full table is in this file's header comment).
  */
-export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult> {
+export function trainRun(options: TrainRunOptions): Promise<TrainRunResult>;
+export function trainRun(options: ChameleonRunOptions): Promise<ChameleonRunResult>;
+export function trainRun(options: TrainRunOptions | ChameleonRunOptions): Promise<TrainRunResult | ChameleonRunResult>;
+export async function trainRun(options: TrainRunOptions | ChameleonRunOptions): Promise<TrainRunResult<RunModel, RunSession<RunModel>>> {
   const name = checkName('trainRun.name', options.name);
   const every = check.nonNegativeInt('trainRun.checkpointEvery', options.checkpointEvery ?? 0);
   const config = resolveExperiment(options);
@@ -193,15 +280,15 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
   if (options.overwrite === true && options.resume === true) throw new ConfigError('trainRun.overwrite', true, 'false with resume: true (overwrite starts afresh, resume goes on)');
 
   const lock = FolderLock.acquire(dir, `trainRun ${name}`);
-  const releaseOnError = <T>(step: () => T): T => {
+  const releaseOnError = async <T>(step: () => T | Promise<T>): Promise<T> => {
     try {
-      return step();
+      return await step();
     } catch (e) {
       lock.release();
       throw e;
     }
   };
-  const plan = releaseOnError(() => planStart(dir, config, options));
+  const plan = await releaseOnError(() => planStart(dir, config, options));
   // Code that draws from the global stream during the run (rng()) draws the same in every run of this seed.
   setSeed(config.seed);
   if (plan === 'reuse') {
@@ -211,9 +298,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
       lock.release();
     }
   }
-  const session = releaseOnError(() => plan === 'resume'
-    ? TrainingRun.resume(join(dir, RUN_FILES.checkpoint), dataset)
-    : TrainingRun.create(dataset, { preset: config.model, train: config.train, loader: { batchSize: config.batchSize }, seed: config.seed }));
+  const session = await releaseOnError(() => plan === 'resume' ? resumeSession(config, join(dir, RUN_FILES.checkpoint), dataset) : createSession(config, dataset, name, options));
   const resumedFrom = plan === 'resume' ? session.step : null;
   let run: Run<ExperimentConfig>;
   try {
@@ -225,7 +310,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
     session.dispose();
     throw e;
   }
-  const result = (status: RunStatus): TrainRunResult => ({
+  const result = (status: RunStatus): TrainRunResult<RunModel, RunSession<RunModel>> => ({
     run, status, config, model: session.model, trainer: session.trainer, session, resumedFrom, reused: false, dispose: () => session.dispose(),
   });
   try {
@@ -250,7 +335,7 @@ export async function trainRun(options: TrainRunOptions): Promise<TrainRunResult
     const model = session.model;
     model.eval();
     if (config.samples) await run.saveSamples('final', (await runSamples(model, config.samples, config.seed)).png);
-    const score = options.evaluate ?? (config.evaluation ? () => evaluate(model, config.evaluation!) : null);
+    const score = scorerOf(config, options);
     if (score) run.addEval(await score(model, evaluationContext(config, run)));
     await run.finish();
     return result('finished');
