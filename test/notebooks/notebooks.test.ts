@@ -55,7 +55,7 @@ test('00-engine shows the engine line, a plotly chart, an image and a table', ()
 
 test('every research notebook shows a plotly figure and a table; 01 and 03 show images; 03 animates', () => {
   const notebooks = readdirSync(join(ROOT, 'notebooks')).filter((f) => /^0[1-9].*\.ipynb$/.test(f)).sort();
-  assert.ok(notebooks.length >= 7, `expected notebooks 01-07, found ${notebooks.join(', ')}`);
+  assert.ok(notebooks.length >= 8, `expected notebooks 01-08, found ${notebooks.join(', ')}`);
   for (const name of notebooks) {
     const cells = executed(name);
     const mimes = mimeTypes(cells);
