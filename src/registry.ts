@@ -78,12 +78,15 @@ export class KindFamily<C extends { readonly kind: string }, D extends AnyDefini
 
   /**
    * `name` is what `defineKind` takes ('schedule'); `what` names a config of it in errors ('a noise schedule');
-   * `isBuilt` recognises a built block passed where a config may go (docs/ARCHITECTURE.md, 'Slots').
+   * `isBuilt` recognises a built block passed where a config may go (docs/ARCHITECTURE.md, 'Slots'); `members`
+   * are what a definition gives besides `defaults` and `validate` (a patch pair's `encoder`, `decoder`, `flops`),
+   * named in the error that says how to define a missing kind.
    */
   constructor(
     readonly name: string,
     readonly what: string,
     private readonly isBuilt: (value: unknown) => boolean = () => false,
+    private readonly members: readonly string[] = ['build'],
   ) {
     if (FAMILIES.has(name)) throw new Error(`kind family '${name}' is created twice (src/registry.ts): each family is one object`);
     FAMILIES.set(name, this as unknown as KindFamily<{ readonly kind: string }, AnyDefinition>);
@@ -137,7 +140,7 @@ export class KindFamily<C extends { readonly kind: string }, D extends AnyDefini
     const entry = typeof kind === 'string' ? this.entries.get(kind) : undefined;
     if (entry === undefined) {
       const hint = typeof kind === 'string' && kind !== ''
-        ? ` (a kind defined at run time must be defined before a config naming it is resolved or loaded: defineKind('${this.name}', ${JSON.stringify(kind)}, { defaults, validate, build }))`
+        ? ` (a kind defined at run time must be defined before a config naming it is resolved or loaded: defineKind('${this.name}', ${JSON.stringify(kind)}, { ${['defaults', 'validate', ...this.members].join(', ')} }))`
         : '';
       throw new ConfigError(path, kind, `${this.list()}${hint}`);
     }

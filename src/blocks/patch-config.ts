@@ -134,7 +134,7 @@ export interface PatchImageShape {
 }
 
 /** The patch encoder/decoder pairs; each kind's file defines itself here (patch-linear.ts, patch-unet.ts). */
-export const patchKinds = new KindFamily<PatchConfig, PatchKindDefinition>('patch', 'patch encoder/decoder');
+export const patchKinds = new KindFamily<PatchConfig, PatchKindDefinition>('patch', 'patch encoder/decoder', undefined, ['encoder', 'decoder', 'flops']);
 
 declare module '../registry' {
   interface KindFamilies {

@@ -64,7 +64,7 @@ export interface PredictionTargetDefinition extends KindDefinition<{ readonly ki
 }
 
 /** The prediction targets; `objective.prediction` names one. */
-export const predictionTargets = new KindFamily<PredictionKinds[PredictionKind], PredictionTargetDefinition>('prediction', 'prediction target');
+export const predictionTargets = new KindFamily<PredictionKinds[PredictionKind], PredictionTargetDefinition>('prediction', 'prediction target', undefined, ['coefficients']);
 
 declare module '../registry' {
   interface KindFamilies {

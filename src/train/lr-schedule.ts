@@ -30,7 +30,7 @@ export interface LrScheduleKindDefinition<C extends { readonly kind: string } = 
 }
 
 /** The learning-rate schedules; `train.lrSchedule` names one. */
-export const lrSchedules = new KindFamily<LrScheduleConfig, LrScheduleKindDefinition>('lr-schedule', 'learning-rate schedule');
+export const lrSchedules = new KindFamily<LrScheduleConfig, LrScheduleKindDefinition>('lr-schedule', 'learning-rate schedule', undefined, ['rate']);
 
 declare module '../registry' {
   interface KindFamilies {

@@ -32,3 +32,10 @@ test('a patch kind defined at run time builds the model and states its own FLOPs
     model.dispose();
   }
 });
+
+test("an undefined patch kind's error names what a patch definition gives, not another family's members", () => {
+  assert.throws(
+    () => resolveConfig('tiny', { net: { patch: { kind: 'conv-stem' } as unknown as PatchConfig } }),
+    /net\.patch\.kind: got "conv-stem"; allowed: 'linear', 'unet'.*defineKind\('patch', "conv-stem", \{ defaults, validate, encoder, decoder, flops \}\)/,
+  );
+});
