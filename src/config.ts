@@ -152,15 +152,6 @@ export function resolvePreset<T, P extends string>(
 }
 
 /**
- * Throw unless `config` holds only the fields its kind has (`fields[kind]`): for unions whose kinds are resolved
- * without a default to merge into, so `{ kind: 'causal', prefixLength: 3 }` fails rather than dropping a field.
- */
-export function checkKindFields<K extends string>(config: { readonly kind: K }, fields: { readonly [P in K]: readonly string[] }, path: string): void {
-  const known = ['kind', ...fields[config.kind]];
-  checkKeys(config, known, path, `a field of kind '${config.kind}': ${known.join(', ')}`);
-}
-
-/**
  * Upper bounds on sizes, checked when a config is resolved, before anything is allocated: each is far beyond
  * what this lab trains, so only a slip (1e9 for 1e3) reaches one, and it fails naming the bound instead of
  * exhausting memory minutes later.
@@ -193,20 +184,6 @@ export const LIMITS = {
 } as const;
 
 export type LimitName = keyof typeof LIMITS;
-
-/** A registry of builders keyed by `kind`: an unknown kind fails naming the field and the known kinds. */
-export function fromRegistry<C extends { readonly kind: string }, R>(
-  registry: { readonly [K in C['kind']]: (config: Extract<C, { kind: K }>) => R },
-  config: C,
-  field: string,
-): R {
-  const table = registry as unknown as Record<string, (c: C) => R>;
-  const kind = config?.kind;
-  // Own entries only: `kind: 'constructor'` must not find Object's constructor on the prototype.
-  const build = typeof kind === 'string' && Object.hasOwn(table, kind) ? table[kind] : undefined;
-  if (!build) throw new ConfigError(`${field}.kind`, config?.kind, Object.keys(registry).map((k) => `'${k}'`).join(', '));
-  return build(config);
-}
 
 /** Field checks used by config validators; each throws ConfigError. */
 export const check = {

@@ -1,12 +1,15 @@
 /**
  * Configs of the image autoencoders: what maps pixels to the space where diffusion (or the discrete-token
  * baseline) runs. Transfusion §3.1 / §4.1 uses a VAE with 8x downsampling and 8 latent channels; Chameleon's
- * discrete baseline (Tab 3) uses a VQ-VAE. Plain data; a partial config merges into its kind's default.
+ * discrete baseline (Tab 3) uses a VQ-VAE. Plain data; a partial config merges into its kind's default. Each kind is
+defined on `autoencoderKinds` (src/registry.ts) by the file that implements it: identity-ae.ts, vae.ts, vq.ts.
  *
  * Images are NHWC in [-1, 1]; latents are NHWC at H / downsample.
  */
 import type { Rng } from '../engine/random';
-import { check, ConfigError, DeepPartial, mergeConfig } from '../config';
+import { check, ConfigError, DeepPartial } from '../config';
+import { KindFamily, type KindDefinition } from '../registry';
+import type { Autoencoder } from './autoencoder';
 
 /** Pixel space: latents are the images themselves (no parameters). */
 export interface IdentityAutoencoderConfig {
@@ -67,7 +70,17 @@ export interface VQConfig extends ConvAutoencoderShape {
   readonly beta: number;
 }
 
-export type AutoencoderConfig = IdentityAutoencoderConfig | VAEConfig | VQConfig;
+/**
+ * The built-in autoencoder configs by kind; a kind defined in its own file adds its config by declaration merging
+ * (`declare module './autoencoder-config' { interface AutoencoderKinds { fsq: FsqConfig } }`).
+ */
+export interface AutoencoderKinds {
+  identity: IdentityAutoencoderConfig;
+  vae: VAEConfig;
+  vq: VQConfig;
+}
+
+export type AutoencoderConfig = AutoencoderKinds[keyof AutoencoderKinds];
 export type AutoencoderKind = AutoencoderConfig['kind'];
 
 export const DEFAULT_IDENTITY_AUTOENCODER: IdentityAutoencoderConfig = { kind: 'identity', imageChannels: 3 };
@@ -77,13 +90,6 @@ const DEFAULT_CONV_SHAPE: ConvAutoencoderShape = { imageChannels: 3, downsample:
 export const DEFAULT_VAE: VAEConfig = { kind: 'vae', ...DEFAULT_CONV_SHAPE, latentChannels: 4, klWeight: 1e-6, scalingFactor: 1 };
 
 export const DEFAULT_VQ: VQConfig = { kind: 'vq', ...DEFAULT_CONV_SHAPE, codebookSize: 256, codeDim: 8, beta: 0.25 };
-
-/** The default of each kind; a partial config is merged into the default of its kind. */
-export const AUTOENCODER_DEFAULTS: { readonly [K in AutoencoderKind]: Extract<AutoencoderConfig, { kind: K }> } = {
-  identity: DEFAULT_IDENTITY_AUTOENCODER,
-  vae: DEFAULT_VAE,
-  vq: DEFAULT_VQ,
-};
 
 /** Pixel space is the default: it needs no pretrained autoencoder, so a notebook can start from nothing. */
 export const DEFAULT_AUTOENCODER: AutoencoderConfig = DEFAULT_IDENTITY_AUTOENCODER;
@@ -119,33 +125,44 @@ export function checkConvShape(c: ConvAutoencoderShape, field: string): void {
   check.size(`${field}.blocksPerLevel`, c.blocksPerLevel, 'depth');
 }
 
-/** Merge a partial config into its kind's default and check every field. */
+/** What an autoencoder kind defines (src/registry.ts): how a resolved config is built. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface AutoencoderKindDefinition<C extends { readonly kind: string } = any> extends KindDefinition<C> {
+  /** The autoencoder of a resolved config (checked already: build does not check again). */
+  readonly build: (config: C, options: AutoencoderBuildOptions) => Autoencoder;
+}
+
+/** The image autoencoders; each kind's file defines itself here (identity-ae.ts, vae.ts, vq.ts). */
+export const autoencoderKinds = new KindFamily<AutoencoderConfig, AutoencoderKindDefinition>('autoencoder', 'autoencoder');
+
+declare module '../registry' {
+  interface KindFamilies {
+    autoencoder: typeof autoencoderKinds;
+  }
+}
+
+/** Merge a partial config into its kind's default and check every field (errors name `field.<name>`). */
 export function resolveAutoencoderConfig(input: AutoencoderConfigInput | AutoencoderConfig, field = 'autoencoder'): AutoencoderConfig {
-  const kind = input?.kind;
-  if (typeof kind !== 'string' || !Object.hasOwn(AUTOENCODER_DEFAULTS, kind)) {
-    throw new ConfigError(`${field}.kind`, kind, Object.keys(AUTOENCODER_DEFAULTS).map((k) => `'${k}'`).join(', '));
-  }
-  switch (input.kind) {
-    case 'identity': {
-      const c = mergeConfig(DEFAULT_IDENTITY_AUTOENCODER, input as DeepPartial<IdentityAutoencoderConfig>, field);
-      check.size(`${field}.imageChannels`, c.imageChannels, 'width');
-      return c;
-    }
-    case 'vae': {
-      const c = mergeConfig(DEFAULT_VAE, input as DeepPartial<VAEConfig>, field);
-      checkConvShape(c, field);
-      check.size(`${field}.latentChannels`, c.latentChannels, 'width');
-      check.nonNegative(`${field}.klWeight`, c.klWeight);
-      check.positive(`${field}.scalingFactor`, c.scalingFactor);
-      return c;
-    }
-    case 'vq': {
-      const c = mergeConfig(DEFAULT_VQ, input as DeepPartial<VQConfig>, field);
-      checkConvShape(c, field);
-      check.size(`${field}.codebookSize`, c.codebookSize, 'vocab');
-      check.size(`${field}.codeDim`, c.codeDim, 'width');
-      check.nonNegative(`${field}.beta`, c.beta);
-      return c;
-    }
-  }
+  return autoencoderKinds.resolve(input, field);
+}
+
+/** The identity autoencoder's checks. */
+export function checkIdentityAutoencoder(c: IdentityAutoencoderConfig, field: string): void {
+  check.size(`${field}.imageChannels`, c.imageChannels, 'width');
+}
+
+/** The VAE's checks. */
+export function checkVAE(c: VAEConfig, field: string): void {
+  checkConvShape(c, field);
+  check.size(`${field}.latentChannels`, c.latentChannels, 'width');
+  check.nonNegative(`${field}.klWeight`, c.klWeight);
+  check.positive(`${field}.scalingFactor`, c.scalingFactor);
+}
+
+/** The VQ autoencoder's checks. */
+export function checkVQ(c: VQConfig, field: string): void {
+  checkConvShape(c, field);
+  check.size(`${field}.codebookSize`, c.codebookSize, 'vocab');
+  check.size(`${field}.codeDim`, c.codeDim, 'width');
+  check.nonNegative(`${field}.beta`, c.beta);
 }

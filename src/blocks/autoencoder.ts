@@ -1,25 +1,25 @@
 /**
- * The image autoencoder interface and its registry. The model and the data pipeline see only this: pixels in
+ * The image autoencoder interface, and the factory that builds one from its config through the kinds' registry
+ * (`autoencoderKinds`, src/blocks/autoencoder-config.ts; src/registry.ts). The model and the data pipeline see only this: pixels in
  * [-1, 1] go in, latents come out (diffusion adds noise to these, Transfusion §3.1), and back. Training an
  * autoencoder is `loss` under any optimiser: every term is differentiable in the parameters.
  */
 import type { tf } from '../engine/tf';
 import type { Rng } from '../engine/random';
 import { rng as globalRng } from '../engine/random';
-import { ConfigError, fromRegistry } from '../config';
+import { ConfigError } from '../config';
 import { Module } from './module';
-import {
-  AutoencoderBuildOptions,
-  AutoencoderConfig,
-  AutoencoderConfigInput,
-  resolveAutoencoderConfig,
-} from './autoencoder-config';
+import { autoencoderKinds, AutoencoderBuildOptions, AutoencoderConfig, AutoencoderConfigInput } from './autoencoder-config';
+// The built-in kinds, one file each; loading a file defines its kind (src/registry.ts).
 import { IdentityAutoencoder } from './identity-ae';
 import { VAE } from './vae';
 import { VQAutoencoder } from './vq';
 
 export * from './autoencoder-config';
 export { IdentityAutoencoder, VAE, VQAutoencoder };
+
+/** The default of each built-in kind; a partial config is merged into the default of its kind. */
+export const AUTOENCODER_DEFAULTS = autoencoderKinds.defaultsTable();
 
 export interface EncodeOptions {
   /** VAE: draw z = mean + std * eps instead of returning the mean (default false). Others ignore it. */
@@ -51,14 +51,6 @@ export interface Autoencoder extends Module {
   loss(images: tf.Tensor, rng?: Rng): AutoencoderLoss;
 }
 
-type Build = (options: AutoencoderBuildOptions) => Autoencoder;
-
-export const AUTOENCODERS: { readonly [K in AutoencoderConfig['kind']]: (c: Extract<AutoencoderConfig, { kind: K }>) => Build } = {
-  identity: (c) => (o) => new IdentityAutoencoder(c, o),
-  vae: (c) => (o) => new VAE(c, o),
-  vq: (c) => (o) => new VQAutoencoder(c, o),
-};
-
 /** A config (partial, merged into its kind's default) or a built autoencoder (docs/ARCHITECTURE.md, 'Slots'). */
 export function makeAutoencoder(config: AutoencoderConfigInput | AutoencoderConfig | Autoencoder, options: AutoencoderBuildOptions = {}): Autoencoder {
   const field = options.field ?? 'autoencoder';
@@ -66,6 +58,5 @@ export function makeAutoencoder(config: AutoencoderConfigInput | AutoencoderConf
     if (typeof (config as Partial<Autoencoder>).encode !== 'function') throw new ConfigError(field, config.describe(), 'an autoencoder config or an Autoencoder');
     return config;
   }
-  const resolved = resolveAutoencoderConfig(config, field);
-  return fromRegistry<AutoencoderConfig, Build>(AUTOENCODERS, resolved, field)({ rng: options.rng ?? globalRng(), field });
+  return autoencoderKinds.make(config, field, (definition, resolved) => definition.build(resolved, { rng: options.rng ?? globalRng(), field }));
 }

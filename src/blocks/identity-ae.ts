@@ -4,7 +4,8 @@
  */
 import { tf } from '../engine/tf';
 import { Module } from './module';
-import { AutoencoderBuildOptions, IdentityAutoencoderConfig, resolveAutoencoderConfig } from './autoencoder-config';
+import { BUILT_IN, fieldsOf } from '../registry';
+import { autoencoderKinds, AutoencoderBuildOptions, checkIdentityAutoencoder, DEFAULT_IDENTITY_AUTOENCODER, IdentityAutoencoderConfig } from './autoencoder-config';
 import { checkImages } from './autoencoder-conv';
 import type { Autoencoder, AutoencoderLoss } from './autoencoder';
 
@@ -14,9 +15,10 @@ export class IdentityAutoencoder extends Module implements Autoencoder {
   readonly latentChannels: number;
   readonly downsample = 1;
 
-  constructor(config: IdentityAutoencoderConfig, options: AutoencoderBuildOptions = {}) {
+  /** `config` resolved (checked by `checkIdentityAutoencoder`) already, e.g. by `resolveAutoencoderConfig`. */
+  constructor(config: IdentityAutoencoderConfig, _options: AutoencoderBuildOptions = {}) {
     super();
-    this.config = resolveAutoencoderConfig(config, options.field) as IdentityAutoencoderConfig;
+    this.config = config;
     this.imageChannels = this.config.imageChannels;
     this.latentChannels = this.config.imageChannels;
   }
@@ -43,3 +45,9 @@ export class IdentityAutoencoder extends Module implements Autoencoder {
     return `IdentityAutoencoder(${this.imageChannels} channels, pixel space)`;
   }
 }
+
+autoencoderKinds.define(
+  'identity',
+  { defaults: fieldsOf(DEFAULT_IDENTITY_AUTOENCODER), validate: checkIdentityAutoencoder, build: (c, o) => new IdentityAutoencoder(c, o), doc: 'pixel space: latents are the images' },
+  BUILT_IN,
+);

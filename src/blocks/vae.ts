@@ -8,7 +8,8 @@ import { tf } from '../engine/tf';
 import { Rng, rng as globalRng } from '../engine/random';
 import { ShapeError } from '../config';
 import { Module } from './module';
-import { AutoencoderBuildOptions, resolveAutoencoderConfig, VAEConfig } from './autoencoder-config';
+import { BUILT_IN, fieldsOf } from '../registry';
+import { autoencoderKinds, AutoencoderBuildOptions, checkVAE, DEFAULT_VAE, VAEConfig } from './autoencoder-config';
 import { checkImages, ConvDecoder, ConvEncoder } from './autoencoder-conv';
 import type { Autoencoder, AutoencoderLoss, EncodeOptions } from './autoencoder';
 
@@ -34,10 +35,11 @@ export class VAE extends Module implements Autoencoder {
   readonly decoder: ConvDecoder;
   private readonly base: VAEConfig;
 
+  /** `config` resolved (checked by `checkVAE`) already, e.g. by `resolveAutoencoderConfig`. */
   constructor(config: VAEConfig, options: AutoencoderBuildOptions = {}) {
     super();
     const field = options.field ?? 'autoencoder';
-    this.base = resolveAutoencoderConfig(config, field) as VAEConfig;
+    this.base = config;
     const r = options.rng ?? globalRng();
     this.imageChannels = this.base.imageChannels;
     this.latentChannels = this.base.latentChannels;
@@ -112,3 +114,9 @@ export class VAE extends Module implements Autoencoder {
     return `VAE(${this.imageChannels} -> ${this.latentChannels} channels, /${this.downsample}, klWeight ${this.klWeight}, scale ${this.scalingFactor.toPrecision(4)})`;
   }
 }
+
+autoencoderKinds.define(
+  'vae',
+  { defaults: fieldsOf(DEFAULT_VAE), validate: checkVAE, build: (c, o) => new VAE(c, o), doc: 'KL-regularised autoencoder (Kingma & Welling 2014; LDM KL-f)' },
+  BUILT_IN,
+);

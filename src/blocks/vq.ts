@@ -10,7 +10,8 @@ import { tf } from '../engine/tf';
 import { Rng, rng as globalRng } from '../engine/random';
 import { check, ShapeError } from '../config';
 import { Module } from './module';
-import { AutoencoderBuildOptions, resolveAutoencoderConfig, VQConfig } from './autoencoder-config';
+import { BUILT_IN, fieldsOf } from '../registry';
+import { autoencoderKinds, AutoencoderBuildOptions, checkVQ, DEFAULT_VQ, VQConfig } from './autoencoder-config';
 import { checkImages, ConvDecoder, ConvEncoder } from './autoencoder-conv';
 import type { Autoencoder, AutoencoderLoss } from './autoencoder';
 
@@ -76,10 +77,11 @@ export class VQAutoencoder extends Module implements Autoencoder {
   readonly quantizer: VectorQuantizer;
   readonly decoder: ConvDecoder;
 
+  /** `config` resolved (checked by `checkVQ`) already, e.g. by `resolveAutoencoderConfig`. */
   constructor(config: VQConfig, options: AutoencoderBuildOptions = {}) {
     super();
     const field = options.field ?? 'autoencoder';
-    this.config = resolveAutoencoderConfig(config, field) as VQConfig;
+    this.config = config;
     const r = options.rng ?? globalRng();
     this.imageChannels = this.config.imageChannels;
     this.latentChannels = this.config.codeDim;
@@ -138,3 +140,9 @@ export class VQAutoencoder extends Module implements Autoencoder {
     return `VQAutoencoder(${c.imageChannels} channels, /${c.downsample}, ${c.codebookSize} codes x ${c.codeDim}, beta ${c.beta})`;
   }
 }
+
+autoencoderKinds.define(
+  'vq',
+  { defaults: fieldsOf(DEFAULT_VQ), validate: checkVQ, build: (c, o) => new VQAutoencoder(c, o), doc: 'vector-quantised autoencoder (van den Oord et al. 2017), the baseline tokenizer' },
+  BUILT_IN,
+);
