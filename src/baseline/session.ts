@@ -29,7 +29,7 @@ import { trainAutoencoder } from '../latents/train';
 import type { Transfusion } from '../model/transfusion';
 import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, moduleStreams, saveCheckpoint, type RngStates, type TrainerState } from '../checkpoint/checkpoint';
 import { readSafetensors, toTensor } from '../checkpoint/safetensors';
-import { DEFAULT_RUN_LOADER, type DataPosition, type RunLoaderConfig, type TrainOptions } from '../checkpoint/session';
+import { BatchWalk, DEFAULT_RUN_LOADER, type DataPosition, type RunLoaderConfig, type TrainOptions } from '../checkpoint/session';
 import { resolveBaselineConfig, type BaselineConfig, type ChameleonSetup } from './config';
 import { ChameleonBaseline } from './chameleon';
 import { codeLoader } from './codes';
@@ -92,7 +92,7 @@ export class TokenizerInterrupted extends Error {
 }
 
 export class ChameleonRun {
-  private batches: Generator<LoaderBatch> | null = null;
+  private readonly walk: BatchWalk;
 
   private constructor(
     readonly config: ChameleonRunConfig,
@@ -100,8 +100,10 @@ export class ChameleonRun {
     readonly tokenizer: VQAutoencoder,
     readonly trainer: Trainer,
     readonly loader: DataLoader,
-    private position: DataPosition,
-  ) {}
+    position: DataPosition,
+  ) {
+    this.walk = new BatchWalk(loader, position, 'ChameleonRun', config.loader.batchSize);
+  }
 
   /** A fresh session on `dataset`: trains the tokenizer, then builds the baseline, its trainer and loader. */
   static async create(dataset: ImageDataset, config: ChameleonRunConfig, options: ChameleonCreateOptions = {}): Promise<ChameleonRun> {
@@ -154,7 +156,7 @@ export class ChameleonRun {
 
   /** Where the next batch comes from. */
   get dataPosition(): DataPosition {
-    return this.position;
+    return this.walk.position;
   }
 
   /** Optimiser steps completed. */
@@ -162,27 +164,9 @@ export class ChameleonRun {
     return this.trainer.step;
   }
 
-  /** The next batch, advancing the data position epoch after epoch (TrainingRun.nextBatch's walk). */
+  /** The next batch, advancing the data position epoch after epoch (TrainingRun's walk, BatchWalk). */
   nextBatch(): LoaderBatch {
-    for (;;) {
-      const { epoch, batch } = this.position;
-      if (!this.batches) {
-        this.batches = this.loader.epoch(epoch);
-        for (let i = 0; i < batch; i++) {
-          if (this.batches.next().done) throw new Error(`ChameleonRun: epoch ${epoch} has only ${i} batches, cannot resume at batch ${batch}`);
-        }
-      }
-      const next = this.batches.next();
-      if (!next.done) {
-        this.position = { epoch, batch: batch + 1 };
-        return next.value;
-      }
-      if (batch === 0) {
-        throw new ConfigError('run.loader.batchSize', this.config.loader.batchSize, `at most the rows one epoch fills (${this.loader.dataset.length} items), or set dropLast: false`);
-      }
-      this.position = { epoch: epoch + 1, batch: 0 };
-      this.batches = null;
-    }
+    return this.walk.next();
   }
 
   /** Train `steps` more steps (fewer if stopped), each on the next batch. */
@@ -196,7 +180,7 @@ export class ChameleonRun {
       seed: this.config.seed,
       setup: this.config.setup,
       loader: this.config.loader,
-      data: { ...this.position, loaderSeed: this.loader.seed, datasetLength: this.loader.dataset.length },
+      data: { ...this.walk.position, loaderSeed: this.loader.seed, datasetLength: this.loader.dataset.length },
     };
     saveChameleonCheckpoint(path, this.model, this.tokenizer, { trainer: this.trainer, session });
   }

@@ -91,8 +91,52 @@ export interface TrainOptions {
   readonly shouldStop?: () => boolean;
 }
 
-export class TrainingRun {
+/**
+ * The walk over a loader's batches from a data position, epoch after epoch: what makes a session exactly resumable
+ * (the position is checkpointed, and a resumed walk skips to it). Shared by TrainingRun and the baseline's
+ * ChameleonRun (src/baseline/session.ts). `owner` names the session in errors.
+ */
+export class BatchWalk {
   private batches: Generator<LoaderBatch> | null = null;
+
+  constructor(
+    readonly loader: DataLoader,
+    private current: DataPosition,
+    private readonly owner: string,
+    /** The run's batch size, named when one epoch cannot fill a batch. */
+    private readonly batchSize: number,
+  ) {}
+
+  /** Where the next batch comes from. */
+  get position(): DataPosition {
+    return this.current;
+  }
+
+  next(): LoaderBatch {
+    for (;;) {
+      const { epoch, batch } = this.current;
+      if (!this.batches) {
+        this.batches = this.loader.epoch(epoch);
+        for (let i = 0; i < batch; i++) {
+          if (this.batches.next().done) throw new Error(`${this.owner}: epoch ${epoch} has only ${i} batches, cannot resume at batch ${batch}`);
+        }
+      }
+      const next = this.batches.next();
+      if (!next.done) {
+        this.current = { epoch, batch: batch + 1 };
+        return next.value;
+      }
+      if (batch === 0) {
+        throw new ConfigError('run.loader.batchSize', this.batchSize, `at most the rows one epoch fills (${this.loader.dataset.length} items), or set dropLast: false`);
+      }
+      this.current = { epoch: epoch + 1, batch: 0 };
+      this.batches = null;
+    }
+  }
+}
+
+export class TrainingRun {
+  private readonly walk: BatchWalk;
 
   private constructor(
     readonly config: RunConfig,
@@ -101,8 +145,10 @@ export class TrainingRun {
     readonly loader: DataLoader,
     /** The stream the objective draws timesteps and noise from. */
     readonly noise: Rng,
-    private position: DataPosition,
-  ) {}
+    position: DataPosition,
+  ) {
+    this.walk = new BatchWalk(loader, position, 'TrainingRun', config.loader.batchSize);
+  }
 
   /** A fresh run on `dataset`: everything random derives from `overrides.seed`. */
   static create(dataset: ImageDataset, overrides: RunOverrides = {}, data: RunDataOptions = {}): TrainingRun {
@@ -153,7 +199,7 @@ export class TrainingRun {
 
   /** Where the next batch comes from. */
   get dataPosition(): DataPosition {
-    return this.position;
+    return this.walk.position;
   }
 
   /** Optimiser steps completed. */
@@ -163,25 +209,7 @@ export class TrainingRun {
 
   /** The next batch, advancing the data position (epoch after epoch, as DataLoader.batches). */
   nextBatch(): LoaderBatch {
-    for (;;) {
-      const { epoch, batch } = this.position;
-      if (!this.batches) {
-        this.batches = this.loader.epoch(epoch);
-        for (let i = 0; i < batch; i++) {
-          if (this.batches.next().done) throw new Error(`TrainingRun: epoch ${epoch} has only ${i} batches, cannot resume at batch ${batch}`);
-        }
-      }
-      const next = this.batches.next();
-      if (!next.done) {
-        this.position = { epoch, batch: batch + 1 };
-        return next.value;
-      }
-      if (batch === 0) {
-        throw new ConfigError('run.loader.batchSize', this.config.loader.batchSize, `at most the rows one epoch fills (${this.loader.dataset.length} items), or set dropLast: false`);
-      }
-      this.position = { epoch: epoch + 1, batch: 0 };
-      this.batches = null;
-    }
+    return this.walk.next();
   }
 
   /** Train `steps` more steps (fewer if stopped); each micro-batch takes the next batch and draws from `noise`. */
@@ -194,7 +222,7 @@ export class TrainingRun {
     const session: SessionState = {
       seed: this.config.seed,
       loader: this.config.loader,
-      data: { ...this.position, loaderSeed: this.loader.seed, datasetLength: this.loader.dataset.length },
+      data: { ...this.walk.position, loaderSeed: this.loader.seed, datasetLength: this.loader.dataset.length },
     };
     saveCheckpoint(path, { model: this.model, trainer: this.trainer, rngs: { noise: this.noise }, session, metadata });
   }
