@@ -53,7 +53,9 @@ export class VectorQuantizer extends Module {
       const indices = d2.argMin(1);
       // A one-hot product rather than tf.gather: the indices depend on the parameters, and tfjs's backprop rejects
       // the int32 "gradient" GatherV2 returns for them, while OneHot's is float zeros. Same values, bit for bit.
-      const quantized = tf.oneHot(indices, this.size, 1, 0, 'float32').matMul(this.codebook);
+      // The one-hot is made int32 and cast: tfjs-backend-wasm 4.22's OneHot with dtype 'float32' writes the integer
+      // bit patterns into the float buffer (1 becomes 1.4e-45), so every code came out zero on wasm.
+      const quantized = tf.oneHot(indices, this.size).cast('float32').matMul(this.codebook);
       return { quantized: quantized.reshape(z.shape), indices: indices.reshape(lead) };
     });
   }

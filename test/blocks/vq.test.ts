@@ -109,3 +109,22 @@ test('VQ loss falls over 30 Adam steps on a tiny batch, without leaking tensors'
   x.dispose();
   vq.dispose();
 });
+
+test('quantize returns the nearest codes on the wasm backend too (its float32 OneHot writes integer bits)', async () => {
+  const before = tf.getBackend();
+  require('@tensorflow/tfjs-backend-wasm');
+  assert.ok(await tf.setBackend('wasm'), 'the wasm backend, the fallback of a lab without its native addon, must load');
+  try {
+    const r = new Rng(3);
+    const q = new VectorQuantizer(6, 2, r);
+    tf.tidy(() => q.codebook.assign(r.randomNormal([6, 2])));
+    const z = r.randomNormal([5, 2]);
+    const { quantized, indices } = q.quantize(z);
+    const expected = q.lookup(indices);
+    assert.ok(tf.tidy(() => expected.abs().sum().dataSync()[0]) > 0);
+    assert.deepEqual(Array.from(quantized.dataSync()), Array.from(expected.dataSync()));
+    tf.dispose([q.codebook, z, quantized, indices, expected]);
+  } finally {
+    await tf.setBackend(before);
+  }
+});
