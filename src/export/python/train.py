@@ -334,6 +334,9 @@ def main():
         lab_checkpoint(args.out, net, config, train, optimizer, ema, trainer, history, passed)
         print(f"wrote {args.out} (transfusion-lab layout, step {trainer['step']}, {world} rank{'s' if world > 1 else ''})", flush=True)
     if distributed:
+        # Every rank leaves together, after rank 0 has written: a rank that tears its process group down while
+        # another still works is where gloo teardown is least predictable.
+        dist.barrier()
         dist.destroy_process_group()
 
 
