@@ -169,12 +169,17 @@ function optionFields({ sourceFile, checker }: Tapped, code: string, cursor: num
   // tslab compiles the cell behind a one-line prefix that makes it a module (`export {};`).
   const call = innermostCall(sourceFile, cursor + sourceFile.text.length - code.length);
   if (!call) return null;
-  const signature = checker.getResolvedSignature(call);
-  for (const parameter of signature?.getParameters() ?? []) {
-    const type = checker.getNonNullableType(checker.getTypeOfSymbolAtLocation(parameter, call));
-    if (!isOptionsType(checker, type)) continue;
-    const lines = checker.getPropertiesOfType(type).map((field) => fieldLine(checker, field, call));
-    return [`${parameter.getName()}: ${declaredType(checker, parameter, () => type, call)} {`, ...lines, '}'].join('\n');
+  // The signature the arguments so far resolve to; while they match no overload yet (`lab.trainRun({ steps: ` lacks
+  // the required name), the declared ones in order, the first being the one the tooltip's signature line shows.
+  const resolved = checker.getResolvedSignature(call);
+  const declared = checker.getSignaturesOfType(checker.getTypeAtLocation(call.expression), ts.SignatureKind.Call);
+  for (const signature of [resolved, ...declared]) {
+    for (const parameter of signature?.getParameters() ?? []) {
+      const type = checker.getNonNullableType(checker.getTypeOfSymbolAtLocation(parameter, call));
+      if (!isOptionsType(checker, type)) continue;
+      const lines = checker.getPropertiesOfType(type).map((field) => fieldLine(checker, field, call));
+      return [`${parameter.getName()}: ${declaredType(checker, parameter, () => type, call)} {`, ...lines, '}'].join('\n');
+    }
   }
   return null;
 }
