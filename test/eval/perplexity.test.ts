@@ -48,6 +48,10 @@ test('caption tokens are exactly the caption bytes (BOI, EOI, EOS not scored), u
     assert.equal(r.tokens, 3 + 11 + 4, order);
     assert.equal(r.documents, 3);
   }
+  // A model trained without prompt loss (sequence.promptLoss false) is scored on the same tokens.
+  const noPrompt = Transfusion.create('mnist', { ...SMALL, sequence: { promptLoss: false } }, new Rng(1));
+  assert.equal(captionPerplexity(noPrompt, { n: 3, batchSize: 2 }, { dataset: fixedDataset(captions) }).tokens, 3 + 11 + 4);
+  noPrompt.dispose();
   model.dispose();
 });
 
