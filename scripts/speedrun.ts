@@ -8,10 +8,15 @@
  * last line summarises every seed: mean and spread of each number, and the FID floor (200 real training digits
  * against the held-out set, on the same features) beside the FID.
  *
+ * `--save DIR` writes each seed's checkpoint (DIR/<label>-seed<k>.safetensors) before its final evaluation, so a
+ * run can be scored again later (`restore`).
+ *
  * `--set` changes one field of the recipe by dotted path, as a sweep does ('net.patchSize=4',
  * 'train.optimizer.lr=0.002', 'batchSize=32'); values are JSON (strings may be bare). The printed lines are the
  * record (redirect them to a file to keep it); nothing is written to runs/.
  */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { tf } from '../src/engine/tf';
 import { initEngine } from '../src/engine/engine';
 import { setSeed } from '../src/engine/random';
@@ -38,10 +43,11 @@ interface Args {
   every: number;
   sets: [string, unknown][];
   label: string | null;
+  save: string | null;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { recipe: 'mnist-fast', seeds: [0, 1, 2], steps: null, every: 0, sets: [], label: null };
+  const args: Args = { recipe: 'mnist-fast', seeds: [0, 1, 2], steps: null, every: 0, sets: [], label: null, save: null };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[++i];
@@ -59,6 +65,8 @@ function parseArgs(argv: readonly string[]): Args {
       if (!Number.isInteger(args.every) || args.every < 0) throw new Error(`speedrun: --every '${value}' is not a whole number of steps`);
     } else if (flag === '--label') {
       args.label = value;
+    } else if (flag === '--save') {
+      args.save = value;
     } else if (flag === '--set') {
       const eq = value.indexOf('=');
       if (eq <= 0) throw new Error(`speedrun: --set '${value}' is not path=value`);
@@ -71,7 +79,7 @@ function parseArgs(argv: readonly string[]): Args {
       }
       args.sets.push([value.slice(0, eq), parsed]);
     } else {
-      throw new Error(`speedrun: unknown flag '${flag}' (known: --recipe, --seeds, --steps, --every, --set, --label)`);
+      throw new Error(`speedrun: unknown flag '${flag}' (known: --recipe, --seeds, --steps, --every, --set, --label, --save)`);
     }
   }
   return args;
@@ -144,6 +152,13 @@ async function main(): Promise<void> {
     });
     trainMs += performance.now() - lastMark;
     const minutes = trainMs / 60000;
+    if (args.save !== null) {
+      // Before the evaluation, so a run whose scoring fails or changes later is scored again from here (restore).
+      mkdirSync(args.save, { recursive: true });
+      const path = join(args.save, `${label.replace(/[^\w.=,-]+/g, '_')}-seed${seed}.safetensors`);
+      session.checkpoint(path);
+      console.log(JSON.stringify({ seed, checkpoint: path }));
+    }
     trainer.ema?.swap(model.namedParameters());
     model.eval();
     const row = await evaluate(model, { n: 20, steps: 50, guidance: 3, heldout: 200 }, { classifier });
