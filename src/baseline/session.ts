@@ -19,16 +19,18 @@
  */
 import { tf } from '../engine/tf';
 import { Rng, setGlobalRngState } from '../engine/random';
-import { ConfigError, mergeConfig } from '../config';
+import { mergeConfig } from '../config';
 import type { ImageDataset } from '../data/image';
 import type { DataLoader, LoaderBatch } from '../data/loader';
 import { makeAutoencoder, resolveAutoencoderConfig, type VQConfig } from '../blocks/autoencoder';
 import type { VQAutoencoder } from '../blocks/vq';
-import { Trainer, makeTrainConfig, type RunResult, type StepReport, type TrainConfig } from '../train/trainer';
+import { Trainer, type RunResult, type StepReport, type TrainConfig } from '../train/trainer';
 import { trainAutoencoder } from '../latents/train';
 import type { Transfusion } from '../model/transfusion';
-import { CHECKPOINT_FORMAT, CHECKPOINT_VERSION, CheckpointError, moduleStreams, saveCheckpoint, type RngStates, type TrainerState } from '../checkpoint/checkpoint';
-import { readSafetensors, toTensor } from '../checkpoint/safetensors';
+import {
+  CheckpointError, loadCheckpointOf, refuseUnused, restoreModuleStreams, restoredTrainer, saveCheckpoint, takeTensor, trainerTensors,
+  type CheckpointConfigReader, type RngStates, type TrainerState,
+} from '../checkpoint/checkpoint';
 import { BatchWalk, DEFAULT_RUN_LOADER, type DataPosition, type RunLoaderConfig, type TrainOptions } from '../checkpoint/session';
 import { resolveBaselineConfig, type BaselineConfig, type ChameleonSetup } from './config';
 import { ChameleonBaseline } from './chameleon';
@@ -52,8 +54,6 @@ export interface ChameleonCheckpointConfig {
 /** The `__metadata__.model_kind` of a baseline checkpoint. */
 export const CHAMELEON_MODEL_KIND = 'chameleon';
 const TOKENIZER_PREFIX = 'tokenizer.';
-const OPTIMIZER_PREFIX = 'optimizer.';
-const EMA_PREFIX = 'ema.';
 
 export interface RestoredChameleon {
   /** The baseline with its tokenizer attached (`model.vq`); the caller disposes both (`dispose()` here does). */
@@ -207,103 +207,63 @@ export function saveChameleonCheckpoint(path: string, model: ChameleonBaseline, 
   saveCheckpoint(path, { model: view as unknown as Transfusion, trainer: options.trainer, session: options.session, metadata: { model_kind: CHAMELEON_MODEL_KIND } });
 }
 
+/** How a baseline checkpoint's config entry is read: a file of another model kind is refused before it. */
+const CHAMELEON_READER: CheckpointConfigReader<ChameleonCheckpointConfig> = {
+  read: (saved) => {
+    const { baseline, tokenizer } = (saved ?? {}) as Partial<ChameleonCheckpointConfig>;
+    return { baseline: resolveBaselineConfig(baseline as BaselineConfig), tokenizer: resolveAutoencoderConfig(tokenizer as VQConfig, 'tokenizer') as VQConfig };
+  },
+  what: '{ baseline, tokenizer }',
+  check: (raw, fail) => {
+    if (raw.model_kind !== CHAMELEON_MODEL_KIND) {
+      throw fail(`__metadata__.model_kind is ${JSON.stringify(raw.model_kind)}, expected '${CHAMELEON_MODEL_KIND}': a Transfusion checkpoint is read by restore() (src/checkpoint/checkpoint.ts)`);
+    }
+  },
+};
+
 /**
  * Read a baseline checkpoint: the baseline (with its tokenizer attached), the trainer when one was saved, the
  * streams. Every tensor is checked against the rebuilt networks (name, shape, dtype, finite values), and a
  * tensor neither network has a place for is an error, as `restore` does for Transfusion.
  */
 export function restoreChameleon(path: string): RestoredChameleon {
-  const contents = readSafetensors(path);
-  const raw = contents.metadata;
-  const fail = (problem: string) => new CheckpointError(path, problem);
-  if (raw.format !== CHECKPOINT_FORMAT) throw fail(`not a transfusion-lab checkpoint (__metadata__.format is ${JSON.stringify(raw.format)}, expected '${CHECKPOINT_FORMAT}')`);
-  if (raw.model_kind !== CHAMELEON_MODEL_KIND) {
-    throw fail(`__metadata__.model_kind is ${JSON.stringify(raw.model_kind)}, expected '${CHAMELEON_MODEL_KIND}': a Transfusion checkpoint is read by restore() (src/checkpoint/checkpoint.ts)`);
-  }
-  if (!(Number(raw.format_version) >= 1 && Number(raw.format_version) <= CHECKPOINT_VERSION)) {
-    throw fail(`__metadata__.format_version is ${JSON.stringify(raw.format_version)}; this build reads formats 1 to ${CHECKPOINT_VERSION}`);
-  }
-  const json = <T>(key: string): T => {
-    if (raw[key] === undefined) throw fail(`__metadata__.${key} is missing`);
-    try {
-      return JSON.parse(raw[key]) as T;
-    } catch (e) {
-      throw fail(`__metadata__.${key} is not valid JSON (${(e as Error).message})`);
-    }
-  };
-  const saved = json<ChameleonCheckpointConfig>('config');
-  let config: ChameleonCheckpointConfig;
-  try {
-    config = { baseline: resolveBaselineConfig(saved.baseline), tokenizer: resolveAutoencoderConfig(saved.tokenizer, 'tokenizer') as VQConfig };
-  } catch (e) {
-    throw fail(`__metadata__.config is not a valid { baseline, tokenizer }: ${(e as Error).message}`);
-  }
-  const trainerMeta = raw.trainer === undefined ? null : json<{ step: number; optimizerStep: number }>('trainer');
-  const rng = json<RngStates>('rng');
-  const tensors: Record<string, tf.Tensor> = {};
-  const take = (name: string, like: tf.Variable): tf.Tensor => {
-    const host = contents.tensors[name];
-    if (!host) throw fail(`tensor '${name}' is missing (expected shape [${like.shape.join(', ')}])`);
-    const t = (tensors[name] ??= toTensor(host, name, path));
-    if (t.shape.length !== like.shape.length || t.shape.some((d, i) => d !== like.shape[i]) || t.dtype !== like.dtype) {
-      throw fail(`tensor '${name}' is ${t.dtype} [${t.shape.join(', ')}]; the model expects ${like.dtype} [${like.shape.join(', ')}]`);
-    }
-    if (t.dtype === 'float32' && tf.tidy(() => tf.logicalNot(tf.isFinite(t)).any().dataSync()[0]) === 1) {
-      throw fail(`tensor '${name}' holds non-finite values; a checkpoint must hold finite numbers: the file is corrupt or was written from a diverged state`);
-    }
-    return t;
-  };
+  const { metadata, tensors } = loadCheckpointOf<ChameleonCheckpointConfig>(path, CHAMELEON_READER);
+  const { config } = metadata;
   // The initial weights are overwritten at once; a private stream keeps building them from advancing rng().
   const init = new Rng('checkpoint/restore');
-  const tokenizer = makeAutoencoder(config.tokenizer, { rng: init.fork('tokenizer') }) as VQAutoencoder;
-  const model = new ChameleonBaseline(config.baseline, { rng: init.fork('baseline'), vq: tokenizer });
+  let tokenizer: VQAutoencoder | null = null;
+  let model: ChameleonBaseline | null = null;
   let trainer: Trainer | null = null;
   try {
+    tokenizer = makeAutoencoder(config.tokenizer, { rng: init.fork('tokenizer') }) as VQAutoencoder;
+    model = new ChameleonBaseline(config.baseline, { rng: init.fork('baseline'), vq: tokenizer });
+    const used = new Set<string>();
     const params = model.namedParameters();
-    model.net.loadStateDict(Object.fromEntries(params.map(([n, v]) => [n, take(n, v)])));
-    tokenizer.loadStateDict(Object.fromEntries(tokenizer.namedParameters().map(([n, v]) => [n, take(TOKENIZER_PREFIX + n, v)])));
-    let trainerState: TrainerState | null = null;
-    if (trainerMeta) {
-      const train = makeTrainConfig(json<TrainConfig>('train_config'));
-      trainerState = { train, step: trainerMeta.step, optimizerStep: trainerMeta.optimizerStep, history: json<StepReport[]>('history') };
-      trainer = new Trainer(model, train);
-      const moments: Record<string, tf.Tensor> = {};
-      for (const [n, v] of params) {
-        // AdamW makes a parameter's moments at its first update, so a parameter never updated has none.
-        if (!v.trainable || !(`${OPTIMIZER_PREFIX}m.${n}` in contents.tensors)) continue;
-        for (const m of ['m', 'v']) moments[`${m}.${n}`] = take(`${OPTIMIZER_PREFIX}${m}.${n}`, v);
-      }
-      trainer.optimizer.loadStateDict({ step: trainerMeta.optimizerStep, tensors: moments });
-      if (train.emaDecay > 0) trainer.ema?.loadStateDict(Object.fromEntries(params.map(([n, v]) => [n, take(EMA_PREFIX + n, v)])));
-      trainer.step = trainerMeta.step;
-      trainer.history.push(...trainerState.history);
-    }
-    const unexpected = Object.keys(contents.tensors).filter((n) => !(n in tensors));
-    if (unexpected.length) throw fail(`tensors this config has no place for: ${unexpected.slice(0, 5).join(', ')}${unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : ''}`);
-    const streams = new Map(moduleStreams(model.net));
-    for (const [p, state] of Object.entries(rng.modules ?? {})) {
-      const stream = streams.get(p);
-      if (!stream) throw fail(`__metadata__.rng.modules has a stream for '${p}', which is not a Dropout module of this model`);
-      stream.setState(state, `rng.modules.${p}`);
-    }
-    const rngs = Object.fromEntries(Object.entries(rng.named ?? {}).map(([n, s]) => [n, Rng.fromState(s, `rng.named.${n}`)]));
-    const session = raw.session === undefined ? null : json<unknown>('session');
-    const owned = trainer;
-    return {
-      model, tokenizer, trainer, rngs,
-      metadata: { config, trainer: trainerState, rng, session, created: raw.created ?? 'unknown' },
-      dispose: () => {
-        owned?.dispose();
-        model.dispose();
-        tokenizer.dispose();
-      },
-    };
+    const weights = Object.fromEntries(params.map(([n, v]) => [n, takeTensor(path, tensors, n, v, used)]));
+    const tokenizerWeights = Object.fromEntries(tokenizer.namedParameters().map(([n, v]) => [n, takeTensor(path, tensors, TOKENIZER_PREFIX + n, v, used)]));
+    const state = metadata.trainer ? trainerTensors(path, tensors, params, metadata.trainer, used) : null;
+    refuseUnused(path, tensors, used);
+    model.net.loadStateDict(weights);
+    tokenizer.loadStateDict(tokenizerWeights);
+    if (metadata.trainer && state) trainer = restoredTrainer(model, metadata.trainer, state);
+    restoreModuleStreams(path, model.net, metadata.rng);
   } catch (e) {
     trainer?.dispose();
-    model.dispose();
-    tokenizer.dispose();
+    model?.dispose();
+    tokenizer?.dispose();
     throw e;
   } finally {
     tf.dispose(Object.values(tensors));
   }
+  const rngs = Object.fromEntries(Object.entries(metadata.rng.named).map(([n, s]) => [n, Rng.fromState(s, `rng.named.${n}`)]));
+  const [owned, baseline, vq] = [trainer, model, tokenizer];
+  return {
+    model: baseline, tokenizer: vq, trainer, rngs,
+    metadata: { config, trainer: metadata.trainer, rng: metadata.rng, session: metadata.session, created: metadata.created },
+    dispose: () => {
+      owned?.dispose();
+      baseline.dispose();
+      vq.dispose();
+    },
+  };
 }

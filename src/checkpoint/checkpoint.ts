@@ -28,7 +28,7 @@ import { Module } from '../blocks/module';
 import { Dropout } from '../blocks/dropout';
 import { Transfusion } from '../model/transfusion';
 import { resolveConfig, type TransfusionConfig } from '../model/config';
-import { Trainer, makeTrainConfig, type StepReport, type TrainConfig } from '../train/trainer';
+import { Trainer, makeTrainConfig, type Parameterised, type StepReport, type TrainConfig } from '../train/trainer';
 import { readSafetensors, tensorSource, toTensor, writeSafetensors, type HostTensor, type TensorSource } from './safetensors';
 import { version as packageVersion } from '../../package.json';
 
@@ -84,12 +84,13 @@ export interface RngStates {
   readonly named: Record<string, RngState>;
 }
 
-export interface CheckpointMetadata {
+/** The `__metadata__` of a checkpoint; `C` is what its config entry rebuilds (the baseline's differs). */
+export interface CheckpointMetadata<C = TransfusionConfig> {
   readonly formatVersion: number;
   readonly packageVersion: string;
   /** ISO 8601 time of writing. */
   readonly created: string;
-  readonly config: TransfusionConfig;
+  readonly config: C;
   readonly trainer: TrainerState | null;
   readonly rng: RngStates;
   readonly session: unknown;
@@ -97,13 +98,26 @@ export interface CheckpointMetadata {
   readonly user: Record<string, string>;
 }
 
-export interface LoadedCheckpoint {
+export interface LoadedCheckpoint<C = TransfusionConfig> {
   readonly path: string;
-  readonly config: TransfusionConfig;
+  readonly config: C;
   /** Every tensor of the file by name, as tfjs tensors the caller owns (`tf.dispose(Object.values(tensors))`). */
   readonly tensors: Record<string, tf.Tensor>;
-  readonly metadata: CheckpointMetadata;
+  readonly metadata: CheckpointMetadata<C>;
 }
+
+/**
+ * How a kind of checkpoint reads its config entry: `read` resolves and checks it (throwing on a bad one), `what`
+ * names it in the error, and `check` sees the raw metadata right after the format check (the baseline refuses a
+ * file of another model kind there, src/baseline/session.ts).
+ */
+export interface CheckpointConfigReader<C> {
+  readonly read: (saved: unknown) => C;
+  readonly what: string;
+  readonly check?: (raw: Readonly<Record<string, string>>, fail: (problem: string) => CheckpointError) => void;
+}
+
+const TRANSFUSION_READER: CheckpointConfigReader<TransfusionConfig> = { read: (saved) => resolveConfig(saved as TransfusionConfig), what: 'TransfusionConfig' };
 
 export interface Restored {
   readonly model: Transfusion;
@@ -187,11 +201,12 @@ export function saveCheckpoint(path: string, options: SaveOptions): void {
   writeSafetensors(path, tensors, metadata);
 }
 
-function parseMetadata(path: string, raw: Record<string, string>): CheckpointMetadata {
+function parseMetadata<C>(path: string, raw: Record<string, string>, reader: CheckpointConfigReader<C>): CheckpointMetadata<C> {
   const fail = (problem: string) => new CheckpointError(path, problem);
   if (raw.format !== CHECKPOINT_FORMAT) {
     throw fail(`not a transfusion-lab checkpoint (__metadata__.format is ${JSON.stringify(raw.format)}, expected '${CHECKPOINT_FORMAT}'); readSafetensors reads any safetensors file`);
   }
+  reader.check?.(raw, fail);
   const formatVersion = Number(raw.format_version);
   if (!Number.isInteger(formatVersion) || formatVersion < 1) throw fail(`__metadata__.format_version is ${JSON.stringify(raw.format_version)}; expected an integer >= 1`);
   if (formatVersion > CHECKPOINT_VERSION) {
@@ -210,11 +225,11 @@ function parseMetadata(path: string, raw: Record<string, string>): CheckpointMet
       throw fail(`__metadata__.${key} is not valid JSON (${(e as Error).message})`);
     }
   };
-  let config: TransfusionConfig;
+  let config: C;
   try {
-    config = resolveConfig(json<TransfusionConfig>('config'));
+    config = reader.read(json<unknown>('config'));
   } catch (e) {
-    throw e instanceof CheckpointError ? e : fail(`__metadata__.config is not a valid TransfusionConfig: ${(e as Error).message}`);
+    throw e instanceof CheckpointError ? e : fail(`__metadata__.config is not a valid ${reader.what}: ${(e as Error).message}`);
   }
   let trainer: TrainerState | null = null;
   if (raw.trainer !== undefined) {
@@ -276,8 +291,13 @@ function checkFinite(path: string, name: string, host: HostTensor): void {
  * non-finite value in any float tensor (weights, optimizer moments, EMA) is an error naming the tensor.
  */
 export function loadCheckpoint(path: string): LoadedCheckpoint {
+  return loadCheckpointOf(path, TRANSFUSION_READER);
+}
+
+/** `loadCheckpoint` for a checkpoint whose config entry `reader` reads (the baseline's, src/baseline/session.ts). */
+export function loadCheckpointOf<C>(path: string, reader: CheckpointConfigReader<C>): LoadedCheckpoint<C> {
   const contents = readSafetensors(path);
-  const metadata = parseMetadata(path, contents.metadata);
+  const metadata = parseMetadata(path, contents.metadata, reader);
   for (const [name, host] of Object.entries(contents.tensors)) checkFinite(path, name, host);
   const tensors: Record<string, tf.Tensor> = {};
   try {
@@ -289,8 +309,11 @@ export function loadCheckpoint(path: string): LoadedCheckpoint {
   return { path, config: metadata.config, tensors, metadata };
 }
 
-/** `tensors[name]` with the shape and dtype of `like`, or an error naming the tensor, expected and received. */
-function take(path: string, tensors: Record<string, tf.Tensor>, name: string, like: tf.Tensor, used: Set<string>): tf.Tensor {
+/**
+ * `tensors[name]` with the shape and dtype of `like`, or an error naming the tensor, expected and received; the
+ * name is added to `used`, so a restore can refuse the tensors it had no place for.
+ */
+export function takeTensor(path: string, tensors: Record<string, tf.Tensor>, name: string, like: tf.Tensor, used: Set<string>): tf.Tensor {
   const t = tensors[name];
   if (!t) throw new CheckpointError(path, `tensor '${name}' is missing (expected shape [${like.shape.join(', ')}])`);
   if (t.shape.length !== like.shape.length || t.shape.some((d, i) => d !== like.shape[i])) {
@@ -299,6 +322,53 @@ function take(path: string, tensors: Record<string, tf.Tensor>, name: string, li
   if (t.dtype !== like.dtype) throw new CheckpointError(path, `tensor '${name}' is ${t.dtype}, the model expects ${like.dtype}`);
   used.add(name);
   return t;
+}
+
+/** A trainer's saved tensors for `params`: AdamW's moments (a parameter never updated has none) and the EMA weights. */
+export function trainerTensors(
+  path: string,
+  tensors: Record<string, tf.Tensor>,
+  params: ReadonlyArray<[string, tf.Variable]>,
+  trainer: TrainerState,
+  used: Set<string>,
+): { readonly moments: Record<string, tf.Tensor>; readonly ema: Record<string, tf.Tensor> } {
+  const moments: Record<string, tf.Tensor> = {};
+  for (const [name, v] of params) {
+    // AdamW makes a parameter's moments at its first update, so a parameter never updated has none.
+    if (!v.trainable || !(`${OPTIMIZER_PREFIX}m.${name}` in tensors)) continue;
+    for (const m of ['m', 'v']) moments[`${m}.${name}`] = takeTensor(path, tensors, `${OPTIMIZER_PREFIX}${m}.${name}`, v, used);
+  }
+  const ema = trainer.train.emaDecay > 0 ? Object.fromEntries(params.map(([name, v]) => [name, takeTensor(path, tensors, EMA_PREFIX + name, v, used)])) : {};
+  return { moments, ema };
+}
+
+/** A Trainer of `model` at the saved step, with its moments, EMA and history (from `trainerTensors`). */
+export function restoredTrainer(model: Parameterised, saved: TrainerState, state: ReturnType<typeof trainerTensors>): Trainer {
+  const trainer = new Trainer(model, saved.train);
+  trainer.optimizer.loadStateDict({ step: saved.optimizerStep, tensors: state.moments });
+  trainer.ema?.loadStateDict(state.ema);
+  trainer.step = saved.step;
+  trainer.history.push(...saved.history);
+  return trainer;
+}
+
+/** An error naming the tensors of the file that no parameter, moment or EMA weight took. */
+export function refuseUnused(path: string, tensors: Record<string, tf.Tensor>, used: ReadonlySet<string>): void {
+  const unexpected = Object.keys(tensors).filter((n) => !used.has(n));
+  if (unexpected.length) {
+    const more = unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : '';
+    throw new CheckpointError(path, `tensors this config has no place for: ${unexpected.slice(0, 5).join(', ')}${more}`);
+  }
+}
+
+/** Each Dropout stream of `net` continues where the saved run's stopped. */
+export function restoreModuleStreams(path: string, net: Module, rng: RngStates): void {
+  const streams = new Map(moduleStreams(net));
+  for (const [p, state] of Object.entries(rng.modules)) {
+    const stream = streams.get(p);
+    if (!stream) throw new CheckpointError(path, `__metadata__.rng.modules has a stream for '${p}', which is not a Dropout module of this model`);
+    stream.setState(state, `rng.modules.${p}`);
+  }
 }
 
 /**
@@ -315,36 +385,12 @@ export function restore(path: string): Restored {
     model = new Transfusion(metadata.config, new Rng('checkpoint/restore'));
     const used = new Set<string>();
     const params = model.namedParameters();
-    const weights = Object.fromEntries(params.map(([name, v]) => [name, take(path, tensors, name, v, used)]));
-    const moments: Record<string, tf.Tensor> = {};
-    let ema: Record<string, tf.Tensor> = {};
-    if (metadata.trainer) {
-      for (const [name, v] of params) {
-        // AdamW makes a parameter's moments at its first update, so a parameter never updated has none.
-        if (!v.trainable || !(`${OPTIMIZER_PREFIX}m.${name}` in tensors)) continue;
-        for (const m of ['m', 'v']) moments[`${m}.${name}`] = take(path, tensors, `${OPTIMIZER_PREFIX}${m}.${name}`, v, used);
-      }
-      if (metadata.trainer.train.emaDecay > 0) ema = Object.fromEntries(params.map(([name, v]) => [name, take(path, tensors, EMA_PREFIX + name, v, used)]));
-    }
-    const unexpected = Object.keys(tensors).filter((n) => !used.has(n));
-    if (unexpected.length) {
-      const more = unexpected.length > 5 ? ` and ${unexpected.length - 5} more` : '';
-      throw new CheckpointError(path, `tensors this config has no place for: ${unexpected.slice(0, 5).join(', ')}${more}`);
-    }
+    const weights = Object.fromEntries(params.map(([name, v]) => [name, takeTensor(path, tensors, name, v, used)]));
+    const state = metadata.trainer ? trainerTensors(path, tensors, params, metadata.trainer, used) : null;
+    refuseUnused(path, tensors, used);
     model.net.loadStateDict(weights);
-    if (metadata.trainer) {
-      trainer = new Trainer(model, metadata.trainer.train);
-      trainer.optimizer.loadStateDict({ step: metadata.trainer.optimizerStep, tensors: moments });
-      trainer.ema?.loadStateDict(ema);
-      trainer.step = metadata.trainer.step;
-      trainer.history.push(...metadata.trainer.history);
-    }
-    const streams = new Map(moduleStreams(model.net));
-    for (const [p, state] of Object.entries(metadata.rng.modules)) {
-      const stream = streams.get(p);
-      if (!stream) throw new CheckpointError(path, `__metadata__.rng.modules has a stream for '${p}', which is not a Dropout module of this model`);
-      stream.setState(state, `rng.modules.${p}`);
-    }
+    if (metadata.trainer && state) trainer = restoredTrainer(model, metadata.trainer, state);
+    restoreModuleStreams(path, model.net, metadata.rng);
   } catch (e) {
     trainer?.dispose();
     model?.dispose();
