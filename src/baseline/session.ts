@@ -31,7 +31,7 @@ import {
   CheckpointError, loadCheckpointOf, refuseUnused, restoreModuleStreams, restoredTrainer, saveCheckpoint, takeTensor, trainerTensors,
   type CheckpointConfigReader, type RngStates, type TrainerState,
 } from '../checkpoint/checkpoint';
-import { BatchWalk, DEFAULT_RUN_LOADER, type DataPosition, type RunLoaderConfig, type TrainOptions } from '../checkpoint/session';
+import { BatchWalk, DEFAULT_RUN_LOADER, resumedLoader, type DataPosition, type SavedDataPosition, type RunLoaderConfig, type TrainOptions } from '../checkpoint/session';
 import { resolveBaselineConfig, type BaselineConfig, type ChameleonSetup } from './config';
 import { ChameleonBaseline } from './chameleon';
 import { codeLoader } from './codes';
@@ -73,7 +73,7 @@ interface SessionState {
   readonly seed: number;
   readonly setup: ChameleonSetup;
   readonly loader: RunLoaderConfig;
-  readonly data: DataPosition & { readonly loaderSeed: number; readonly datasetLength: number };
+  readonly data: SavedDataPosition;
 }
 
 /** Options of `ChameleonRun.create` besides the config: progress of the tokenizer's training. */
@@ -128,22 +128,12 @@ export class ChameleonRun {
       if (!restored.trainer || !session || !session.data || !session.setup) {
         throw new CheckpointError(path, 'not a ChameleonRun checkpoint (it lacks the trainer or the session data position); use restoreChameleon() for a plain model checkpoint');
       }
-      const { seed, setup, data: saved } = session;
+      const { seed, setup } = session;
       const loaderConfig = mergeConfig(DEFAULT_RUN_LOADER, session.loader, 'session.loader');
-      for (const key of ['epoch', 'batch'] as const) {
-        if (!Number.isSafeInteger(saved[key]) || saved[key] < 0) throw new CheckpointError(path, `__metadata__.session.data.${key} is ${JSON.stringify(saved[key])}; expected an integer >= 0`);
-      }
-      if (dataset.length !== saved.datasetLength) {
-        throw new CheckpointError(path, `the run trained on a dataset of ${saved.datasetLength} items; the dataset given has ${dataset.length}, so the data order could not be the same`);
-      }
       const config: ChameleonRunConfig = { seed, setup, train: restored.trainer.config, loader: loaderConfig };
-      const trainer = restored.trainer;
-      const loader = ChameleonRun.makeLoader(config, restored.model, restored.tokenizer, dataset);
-      if (loader.seed !== saved.loaderSeed) {
-        throw new CheckpointError(path, `the rebuilt loader's seed is ${loader.seed}, the run's was ${saved.loaderSeed}: the loader's seeding changed since the file was written`);
-      }
+      const { loader, position } = resumedLoader(path, session.data, dataset, () => ChameleonRun.makeLoader(config, restored.model, restored.tokenizer, dataset));
       setGlobalRngState(restored.metadata.rng.global);
-      return new ChameleonRun(config, restored.model, restored.tokenizer, trainer, loader, { epoch: saved.epoch, batch: saved.batch });
+      return new ChameleonRun(config, restored.model, restored.tokenizer, restored.trainer, loader, position);
     } catch (e) {
       restored.dispose();
       throw e;

@@ -75,11 +75,14 @@ export interface DataPosition {
   readonly batch: number;
 }
 
+/** A data position as a session checkpoints it: with the loader's seed and the dataset's length, checked on resume. */
+export type SavedDataPosition = DataPosition & { readonly loaderSeed: number; readonly datasetLength: number };
+
 /** What a run adds to its checkpoint's `session` entry. */
 interface SessionState {
   readonly seed: number;
   readonly loader: RunLoaderConfig;
-  readonly data: DataPosition & { readonly loaderSeed: number; readonly datasetLength: number };
+  readonly data: SavedDataPosition;
 }
 
 /** How the loader gets images and text beyond its config (its rng is the run's own). */
@@ -135,6 +138,30 @@ export class BatchWalk {
   }
 }
 
+/**
+ * The loader and data position a resumed session goes on from (TrainingRun's and the baseline's ChameleonRun's):
+ * the saved position checked, the dataset checked to be the one trained on, and the rebuilt loader checked to
+ * draw the saved order, each refusal naming the file.
+ */
+export function resumedLoader(
+  path: string,
+  saved: SavedDataPosition,
+  dataset: ImageDataset,
+  makeLoader: () => DataLoader,
+): { readonly loader: DataLoader; readonly position: DataPosition } {
+  for (const key of ['epoch', 'batch'] as const) {
+    if (!Number.isSafeInteger(saved[key]) || saved[key] < 0) throw new CheckpointError(path, `__metadata__.session.data.${key} is ${JSON.stringify(saved[key])}; expected an integer >= 0`);
+  }
+  if (dataset.length !== saved.datasetLength) {
+    throw new CheckpointError(path, `the run trained on a dataset of ${saved.datasetLength} items; the dataset given has ${dataset.length}, so the data order could not be the same`);
+  }
+  const loader = makeLoader();
+  if (loader.seed !== saved.loaderSeed) {
+    throw new CheckpointError(path, `the rebuilt loader's seed is ${loader.seed}, the run's was ${saved.loaderSeed}: the loader's seeding changed since the file was written`);
+  }
+  return { loader, position: { epoch: saved.epoch, batch: saved.batch } };
+}
+
 export class TrainingRun {
   private readonly walk: BatchWalk;
 
@@ -171,21 +198,12 @@ export class TrainingRun {
       if (!trainer || !session || !session.data || !rngs.noise) {
         throw new CheckpointError(path, 'not a TrainingRun checkpoint (it lacks the trainer, the session data position or the noise stream); use restore() for a plain model checkpoint');
       }
-      const { seed, data: saved } = session;
+      const { seed } = session;
       const loaderConfig = mergeConfig(DEFAULT_RUN_LOADER, session.loader, 'session.loader');
-      for (const key of ['epoch', 'batch'] as const) {
-        if (!Number.isSafeInteger(saved[key]) || saved[key] < 0) throw new CheckpointError(path, `__metadata__.session.data.${key} is ${JSON.stringify(saved[key])}; expected an integer >= 0`);
-      }
-      if (dataset.length !== saved.datasetLength) {
-        throw new CheckpointError(path, `the run trained on a dataset of ${saved.datasetLength} items; the dataset given has ${dataset.length}, so the data order could not be the same`);
-      }
-      const loader = TrainingRun.makeLoader(seed, loaderConfig, model.config, dataset, data);
-      if (loader.seed !== saved.loaderSeed) {
-        throw new CheckpointError(path, `the rebuilt loader's seed is ${loader.seed}, the run's was ${saved.loaderSeed}: the loader's seeding changed since the file was written`);
-      }
+      const { loader, position } = resumedLoader(path, session.data, dataset, () => TrainingRun.makeLoader(seed, loaderConfig, model.config, dataset, data));
       setGlobalRngState(metadata.rng.global);
       const config: RunConfig = { seed, model: model.config, train: trainer.config, loader: loaderConfig };
-      return new TrainingRun(config, model, trainer, loader, rngs.noise, { epoch: saved.epoch, batch: saved.batch });
+      return new TrainingRun(config, model, trainer, loader, rngs.noise, position);
     } catch (e) {
       trainer?.dispose();
       model.dispose();
