@@ -7,6 +7,7 @@ import { check, ConfigError, resolvePreset, type DeepPartial } from '../config';
 import { DEFAULT_TRANSFORMER, resolveTransformerConfig, type TransformerConfig } from '../blocks/transformer';
 import { resolveMask, DEFAULT_MASK, type MaskConfig } from '../blocks/masks';
 import { resolvePatchConfig, DEFAULT_LINEAR_PATCH, type PatchConfig } from '../blocks/patch';
+import { PATCH_POSITION_KINDS, type PatchPositionKind } from '../blocks/patch-positions';
 import { checkPatchGrid, checkPatchSize, numPatches } from '../blocks/patchify';
 import { DEFAULT_SEQUENCE_CONFIG, validateSequenceConfig, type SequenceConfig } from '../data/sequence';
 import { DEFAULT_SCHEDULE } from '../schedules/make-schedule';
@@ -39,6 +40,11 @@ export interface NetConfig {
   /** Attention mask (paper §3.2: causal text, bidirectional inside an image). Packed documents add a document mask. */
   readonly mask: MaskConfig;
   readonly imagePositions: ImagePositions;
+  /**
+   * An absolute position table added to every image's patches (src/blocks/patch-positions.ts): 'none' (default,
+   * RoPE alone), 'sincos-2d' (DiT's fixed table) or 'learned'.
+   */
+  readonly patchPositions: PatchPositionKind;
   /** Share the LM head with the token embedding (default false, as in the `tiny` benchmark). */
   readonly tieEmbeddings: boolean;
   /** Longest sequence the positions allow (RoPE has no table, but the limit catches runaway generation). */
@@ -81,6 +87,7 @@ export const DEFAULT_NET: NetConfig = {
   patch: DEFAULT_LINEAR_PATCH,
   mask: DEFAULT_MASK,
   imagePositions: 'sequential',
+  patchPositions: 'none',
   tieEmbeddings: false,
   maxPositions: 4096,
 };
@@ -171,6 +178,10 @@ export function validateConfig(c: TransfusionConfig): TransfusionConfig {
   const patch = resolvePatchConfig(n.patch, 'net.patch');
   const mask = resolveMask(n.mask, 'net.mask');
   check.oneOf('net.imagePositions', n.imagePositions, IMAGE_POSITIONS);
+  check.oneOf('net.patchPositions', n.patchPositions, PATCH_POSITION_KINDS);
+  if (n.patchPositions === 'sincos-2d' && transformer.dModel % 4 !== 0) {
+    throw new ConfigError('net.patchPositions', n.patchPositions, `'none' or 'learned' when net.transformer.dModel (${transformer.dModel}) is not a multiple of 4`);
+  }
   check.oneOf('net.tieEmbeddings', n.tieEmbeddings, [true, false]);
   check.size('net.maxPositions', n.maxPositions, 'positions');
 

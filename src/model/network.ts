@@ -16,6 +16,7 @@ import { TokenEmbedding, LMHead } from '../blocks/embedding';
 import { TimestepMLP } from '../blocks/timestep';
 import { makePatchEncoder, makePatchDecoder, type PatchEncoder, type PatchDecoder } from '../blocks/patch';
 import { numPatches } from '../blocks/patchify';
+import { PatchPositionEmbedding } from '../blocks/patch-positions';
 import { and, buildMask, document, type MaskPredicate } from '../blocks/masks';
 import { materializeMask, materializeMaskNaive } from '../blocks/mask-materialize';
 import { gatherRows } from '../blocks/gather';
@@ -73,6 +74,8 @@ export class TransfusionNet extends Module {
   readonly mask: MaskPredicate;
   /** N: positions one image occupies. */
   readonly patchesPerImage: number;
+  /** The absolute patch-position table, or null for net.patchPositions 'none'. */
+  readonly patchPositions: PatchPositionEmbedding | null;
 
   constructor(readonly config: NetConfig, rng: Rng = globalRng()) {
     super();
@@ -87,6 +90,11 @@ export class TransfusionNet extends Module {
     // Packed rows hold several documents: nothing attends across a document boundary.
     this.mask = and(document, buildMask(config.mask, 'net.mask'));
     this.patchesPerImage = numPatches(config.latent.height, config.latent.width, config.patchSize);
+    const k = config.patchSize;
+    this.patchPositions =
+      config.patchPositions === 'none'
+        ? null
+        : this.module('patch_pos', new PatchPositionEmbedding(config.patchPositions, config.latent.height / k, config.latent.width / k, d, rng));
   }
 
   /** [S] times in [0, 1] -> [S, D] timestep embedding (sinusoid of t * 1000, then the MLP). */
@@ -140,7 +148,9 @@ export class TransfusionNet extends Module {
     const text = this.embed.forward(idsT).reshape([B * Lq, D]);
     idsT.dispose();
     if (!input.latents || input.slots.length === 0) return { x: text.reshape([B, Lq, D]), skips: [] };
-    const { tokens: patches, skips } = this.encoder.encode(input.latents, temb);
+    const encoded = this.encoder.encode(input.latents, temb);
+    const skips = encoded.skips;
+    const patches = this.patchPositions ? this.patchPositions.forward(encoded.tokens.reshape([-1, N, D])) : encoded.tokens;
     const index = new Int32Array(B * Lq);
     for (let i = 0; i < B * Lq; i++) index[i] = i;
     input.slots.forEach((s, k) => {

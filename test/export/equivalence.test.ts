@@ -60,6 +60,8 @@ const CASES: readonly Case[] = [
   { name: 'prefix-lm mask', preset: 'mnist', overrides: withSmall({ mask: { kind: 'prefix-lm', prefixLength: 9 } }) },
   { name: 'shared image positions', preset: 'mnist', overrides: withSmall({ imagePositions: 'shared' }) },
   { name: '2-D RoPE', preset: 'mnist', overrides: withSmall({ imagePositions: '2d', transformer: { nHeads: 4 } }), pack: true },
+  { name: 'learned patch positions', preset: 'mnist', overrides: withSmall({ patchPositions: 'learned' }), pack: true },
+  { name: 'sine-cosine patch positions, 2-D RoPE', preset: 'mnist', overrides: withSmall({ patchPositions: 'sincos-2d', imagePositions: '2d', transformer: { nHeads: 4 } }) },
   { name: 'tied embeddings, qk-norm', preset: 'mnist', overrides: withSmall({ tieEmbeddings: true, transformer: { qkNorm: true } }) },
   { name: 'linear schedule, x0, min-snr', preset: 'mnist', overrides: withSmall({}, { schedule: { kind: 'linear' }, prediction: 'x0', weighting: { kind: 'min-snr' } }) },
   { name: 'scaled-linear, v, p2', preset: 'mnist', overrides: withSmall({}, { schedule: { kind: 'scaled-linear' }, prediction: 'v', weighting: { kind: 'p2' } }) },

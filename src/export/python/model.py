@@ -396,6 +396,35 @@ def attention_mask(config, image, document):
     return ((allowed.float() - 1) * -MASKED)[:, None]
 
 
+PATCH_POSITIONS = ('none', 'sincos-2d', 'learned')
+
+
+def sincos_2d(grid_h, grid_w, d):
+    """DiT's 2-D sine-cosine table [grid_h * grid_w, d], the lab's sincos2d (src/blocks/patch-positions.ts): row
+    then column, each D/4 frequencies 1 / 10000^(i / (D/4)), sines then cosines."""
+    q = d // 4
+    omega = 1.0 / torch.pow(torch.tensor(10000.0, dtype=torch.float64), torch.arange(q, dtype=torch.float64) / q)
+    r = torch.arange(grid_h, dtype=torch.float64).repeat_interleave(grid_w)[:, None] * omega
+    c = torch.arange(grid_w, dtype=torch.float64).repeat(grid_h)[:, None] * omega
+    return torch.cat([r.sin(), r.cos(), c.sin(), c.cos()], -1).float()
+
+
+class PatchPositionEmbedding(nn.Module):
+    """The lab's PatchPositionEmbedding: an absolute [N, D] table added to every image's patches; 'learned' owns
+    `weight` (patch_pos.weight in the state dict), 'sincos-2d' is a fixed buffer that is not saved."""
+
+    def __init__(self, kind, grid_h, grid_w, d):
+        super().__init__()
+        self.kind = kind
+        if kind == 'learned':
+            self.weight = nn.Parameter(torch.randn(grid_h * grid_w, d) * 0.02)
+        else:
+            self.register_buffer('table', sincos_2d(grid_h, grid_w, d), persistent=False)
+
+    def forward(self, tokens):
+        return tokens + (self.weight if self.kind == 'learned' else self.table)
+
+
 class TransfusionNet(nn.Module):
     """`config` is the lab's `net` config (config.json's "net"), resolved, so every field is present."""
 
@@ -418,6 +447,9 @@ class TransfusionNet(nn.Module):
         self.time_embed = TimestepMLP(d)
         self.patch_in = encoder(config['patch'], self.C, self.k, d)
         self.patch_out = decoder(config['patch'], self.C, self.k, d)
+        # A config recorded before the field existed means 'none', as the lab reads it.
+        kind = known('net.patchPositions', config.get('patchPositions', 'none'), PATCH_POSITIONS)
+        self.patch_pos = None if kind == 'none' else PatchPositionEmbedding(kind, self.H // self.k, self.W // self.k, d)
 
     def rope_positions(self, positions, slots):
         """[B, L] (sequential, shared) or [B, L, 2] (2d: patch (r, c) of an image starting at p is (p + r, p + c),
@@ -449,6 +481,8 @@ class TransfusionNet(nn.Module):
         skips = []
         if S:
             patches, skips = self.patch_in(latents, temb)
+            if self.patch_pos is not None:
+                patches = self.patch_pos(patches.reshape(S, N, D))
             # One row gather from [text rows ; image patches], the lab's assemble, so gradients reach both.
             index = torch.arange(B * L)
             for s, (row, start) in enumerate(slots.tolist()):
