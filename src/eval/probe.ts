@@ -2,7 +2,8 @@
  * A cheap look at a model while it trains: text-to-image accuracy on a few generated digits and caption accuracy
  * on a few held-out digits, the two numbers a speedrun watches for its time-to-threshold (scripts/speedrun.ts).
  * It scores the same way `evaluate` does (the reference classifier on generated images, `captionDigit` on greedy
- * captions), on fewer samples and sampler steps, and skips FID, perplexity and the held-out diffusion loss,
+ * captions), adds the digit readout (readout.ts: whether the image is read yet, before greedy captions show it),
+ * on fewer samples and sampler steps, and skips FID, perplexity and the held-out diffusion loss,
  * so a probe costs seconds where the full evaluation costs tens of them. The final word is always `evaluate`'s.
  */
 import { tf } from '../engine/tf';
@@ -15,6 +16,7 @@ import { mnistHeldoutDigits } from './classifier-train';
 import { captionAccuracy } from './caption-digit';
 import { digitBatch } from './digits';
 import { scoringOptions, type DigitScorer } from './evaluate';
+import { digitReadout } from './readout';
 
 export interface ProbeConfig {
   /** Images generated per digit (default 5: 50 images, a standard error of about 0.04 near 0.9). */
@@ -34,6 +36,11 @@ export const DEFAULT_PROBE: ProbeConfig = { n: 5, steps: 25, guidance: 3, heldou
 export interface ProbeRow {
   readonly t2i_accuracy: number;
   readonly caption_accuracy: number;
+  /**
+   * Digit readout on 200 held-out digits (src/eval/readout.ts): how often the true digit is the likeliest of the
+   * ten after "the digit ", teacher-forced. It rises before greedy captions do.
+   */
+  readonly digit_readout: number;
   /** The first few captions as generated, to read what the model says when it is wrong. */
   readonly captions: readonly string[];
   readonly seconds: number;
@@ -67,6 +74,7 @@ export function probe(model: Transfusion, scorer: DigitScorer, overrides: DeepPa
   return {
     t2i_accuracy: t2i,
     caption_accuracy: captionAccuracy(captions, heldout.labels.subarray(0, m)),
+    digit_readout: digitReadout(model, 200).accuracy,
     captions: captions.slice(0, 5),
     seconds: (performance.now() - started) / 1000,
   };

@@ -1,0 +1,76 @@
+/**
+ * Digit readout: does the model read the digit off an image yet? Each held-out digit is laid out image-first
+ * with the canonical caption ("the digit 7", canonicalCaption), the image clean (t = 0) as at inference, and
+ * the model's next-token distribution after "the digit " is compared over the ten digit characters only: the
+ * readout is right when the true digit has the highest probability among them.
+ *
+ * Why next to caption accuracy: a greedy caption must first pick one of the templates and can name the right
+ * digit only once reading beats the digit's marginal; for hundreds of steps every caption names the same digit
+ * (README, "Time to quality"). The readout is the ranking behind that choice, free of the template, from one
+ * teacher-forced forward per document, so it shows reading begin before the greedy captions change, and costs
+ * about what perplexity does.
+ */
+import { tf } from '../engine/tf';
+import { Rng } from '../engine/random';
+import { ConfigError } from '../config';
+import { MnistDataset } from '../data/mnist';
+import { byteTokenizer } from '../data/tokenizer';
+import { stackLatents } from '../model/objective';
+import type { Transfusion } from '../model/transfusion';
+import { heldOutLoader } from './perplexity';
+
+export interface ReadoutResult {
+  /** Fraction of documents whose true digit ranks first among the ten. */
+  readonly accuracy: number;
+  /** Mean probability of the true digit, renormalised over the ten digits. */
+  readonly probability: number;
+  readonly documents: number;
+}
+
+/** Byte ids of the characters '0' to '9'. */
+const DIGIT_IDS = Array.from({ length: 10 }, (_, d) => byteTokenizer.encode(String(d))[0]);
+
+/** The readout on the first `n` held-out digits (at most the 1,000 there are), `batchSize` documents a forward. */
+export function digitReadout(model: Transfusion, n = 200, batchSize = 32): ReadoutResult {
+  const { channels, height } = model.config.net.latent;
+  const dataset = new MnistDataset({ split: 'heldout', size: height, channels: channels === 3 ? 3 : 1, templates: ['the digit {digit}'] });
+  if (!(Number.isInteger(n) && n >= 1 && n <= dataset.length)) throw new ConfigError('readout.n', n, `an integer from 1 to the ${dataset.length} held-out digits`);
+  const loader = heldOutLoader(model, 'readout', { n, batchSize, order: 'image-first', rng: new Rng('readout') }, { dataset });
+  const digitOf = new Map(DIGIT_IDS.map((id, d) => [id, d]));
+  const wasTraining = model.net.training;
+  model.net.eval();
+  let right = 0;
+  let probability = 0;
+  let documents = 0;
+  try {
+    for (const batch of loader.epoch(0)) {
+      // The one target in each document that is a digit character: the caption's last token, after "the digit ".
+      const rows: number[] = [];
+      const truth: number[] = [];
+      batch.targets.forEach((y, i) => {
+        const d = digitOf.get(y);
+        if (d !== undefined) {
+          rows.push(i);
+          truth.push(d);
+        }
+      });
+      const probs = tf.tidy(() => {
+        const S = batch.slots.length;
+        const latents = stackLatents(batch, model.config.net.latent);
+        const out = model.net.forward({ ...batch, latents, t: tf.zeros([S]) });
+        const logits = model.net.logitsAt(out.hidden, Int32Array.from(rows));
+        return tf.softmax(tf.gather(logits, Int32Array.from(DIGIT_IDS), 1)).arraySync() as number[][];
+      });
+      probs.forEach((p, k) => {
+        const best = p.indexOf(Math.max(...p));
+        right += best === truth[k] ? 1 : 0;
+        probability += p[truth[k]];
+      });
+      documents += rows.length;
+    }
+  } finally {
+    if (wasTraining) model.net.train();
+  }
+  if (documents !== n) throw new Error(`digitReadout: found ${documents} digit targets in ${n} documents`);
+  return { accuracy: right / documents, probability: probability / documents, documents };
+}
