@@ -11,7 +11,7 @@ import { samplers, type SamplerConfig } from '../schedules/sampler';
 export interface GenerateOptions {
   /**
    * How each image is denoised (default `{ kind: 'ddim', steps: 50, eta: 0 }`: deterministic and five times
-   * fewer steps than the paper's 250, §4.1). Any sampler of src/schedules ('ddpm', 'ddim', 'euler'), run on the
+   * fewer steps than the paper's 250, §4.1). Any sampler of src/schedules ('ddpm', 'ddim', 'euler', 'dpmpp-2m'), run on the
    * schedule of the model's own objective; give only the fields to change, e.g. `{ kind: 'euler', steps: 20 }`.
    */
   readonly sampler: SamplerConfig;

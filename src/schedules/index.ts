@@ -14,9 +14,9 @@
  *   to (0, tMax] for noise limiting (NOISE_LIMIT_T_MAX = 0.5).
  * - Loss weighting (weighting.ts): 'constant', 'min-snr', 'p2', 'sd3-lognorm', 'sd3-cosmap', each converted to the
  *   target trained.
- * - Samplers (sampler.ts, ddpm.ts, ddim.ts, euler.ts, make-sampler.ts): `timesteps()` then one `step` per network
- *   call, with 'linspace' | 'leading' | 'trailing' spacing (spacing.ts); `runSampler` is the loop, `cfgCombine`
- *   classifier-free guidance.
+ * - Samplers (sampler.ts, ddpm.ts, ddim.ts, euler.ts, dpm-solver.ts for 'dpmpp-2m', make-sampler.ts): `timesteps()`
+ *   then one `step` per network call, with 'linspace' | 'leading' | 'trailing' spacing (spacing.ts); `runSampler`
+ *   is the loop, `cfgCombine` classifier-free guidance.
  * - Plot data (series.ts): `scheduleSeries`, `weightSeries`, `samplerDensitySeries`.
  *
  * Every piece is a plain-data config `{ kind, ... }` given in part and completed from its kind's defaults, or an
@@ -65,6 +65,7 @@ export {
 export { type DdpmSamplerConfig, DEFAULT_DDPM_SAMPLER, DdpmSampler, ddpmPosterior, type Posterior } from './ddpm';
 export { type DdimSamplerConfig, DEFAULT_DDIM_SAMPLER, DdimSampler } from './ddim';
 export { type EulerSamplerConfig, DEFAULT_EULER_SAMPLER, EulerSampler } from './euler';
+export { type DpmSolverSamplerConfig, DEFAULT_DPM_SOLVER_SAMPLER, DpmSolverSampler } from './dpm-solver';
 export { makeSampler, DEFAULT_SAMPLER, SAMPLER_DEFAULTS, type SamplerSpec } from './make-sampler';
 export { runSampler, type SampleLoopOptions, type SampleStepInfo } from './sample-loop';
 export { cfgCombine } from './guidance';

@@ -11,3 +11,4 @@ export * from './flow';
 export * from './ddpm';
 export * from './ddim';
 export * from './euler';
+export * from './dpm-solver';
