@@ -7,8 +7,8 @@
  * evaluate: the text-to-image and caption generators it calls are wrapped with a clock, and the rest (the
  * classifier's features, FID, perplexity, diffusion_mse) is the remainder of the total.
  *
- * Each `--setting` is a JSON object with the evaluation's `steps` and the sampler to use, e.g.
- * '{"steps":50,"sampler":{"kind":"ddim"}}' (the default, the speedrun's) or '{"steps":15,"sampler":{"kind":"dpm++2m"}}'.
+ * Each `--setting` is a JSON object with the evaluation's `steps` and sampler kind (EvalConfig's fields), e.g.
+ * '{"steps":50,"sampler":"ddim"}' (the default) or '{"steps":15,"sampler":"dpmpp-2m"}'.
  * Give several to compare them on the same model and the same noise: a setting may replace the default only
  * where its scores stay within the sampling noise of the default's (issue #11, item 3: "fewer DDIM steps only if
  * the score does not move").
@@ -28,12 +28,11 @@ import { Transfusion } from '../src/model/transfusion';
 import { restore } from '../src/checkpoint/checkpoint';
 import { cachedClassifier } from '../src/eval/classifier-cache';
 import { evaluate, LAB_GENERATORS, type EvalGenerators, type EvalRow } from '../src/eval/evaluate';
-import type { DeepPartial } from '../src/config';
-import type { GenerateOptions } from '../src/generate/options';
 
 interface Setting {
   readonly steps: number;
-  readonly sampler: DeepPartial<GenerateOptions['sampler']>;
+  /** A sampler kind (src/schedules), e.g. 'ddim' or 'dpmpp-2m'. */
+  readonly sampler: string;
 }
 
 interface Args {
@@ -43,7 +42,7 @@ interface Args {
   quick: boolean;
 }
 
-const DEFAULT_SETTING: Setting = { steps: 50, sampler: { kind: 'ddim' } };
+const DEFAULT_SETTING: Setting = { steps: 50, sampler: 'ddim' };
 
 function parseArgs(argv: readonly string[]): Args {
   const args: Args = { checkpoint: null, settings: [], repeats: 1, quick: false };
@@ -64,13 +63,14 @@ function parseArgs(argv: readonly string[]): Args {
       try {
         parsed = JSON.parse(value);
       } catch {
-        throw new Error(`bench:eval: --setting '${value}' is not JSON; write e.g. '{"steps":15,"sampler":{"kind":"dpm++2m"}}'`);
+        throw new Error(`bench:eval: --setting '${value}' is not JSON; write e.g. '{"steps":15,"sampler":"dpmpp-2m"}'`);
       }
       const s = parsed as Partial<Setting>;
       if (typeof s !== 'object' || s === null || !Number.isInteger(s.steps) || (s.steps as number) < 1) {
         throw new Error(`bench:eval: --setting '${value}' needs "steps", a positive integer`);
       }
-      args.settings.push({ steps: s.steps as number, sampler: s.sampler ?? { kind: 'ddim' } });
+      if (s.sampler !== undefined && typeof s.sampler !== 'string') throw new Error(`bench:eval: --setting '${value}': "sampler" is a kind name such as "dpmpp-2m"`);
+      args.settings.push({ steps: s.steps as number, sampler: s.sampler ?? 'ddim' });
     } else throw new Error(`bench:eval: unknown flag '${flag}' (known: --checkpoint, --setting, --repeats, --quick)`);
   }
   if (args.settings.length === 0) args.settings.push(DEFAULT_SETTING);
@@ -127,8 +127,8 @@ async function main(): Promise<void> {
         const start = performance.now();
         row = await evaluate(
           model,
-          { ...sizes, steps: args.quick ? 2 : setting.steps, guidance: 3 },
-          { classifier, generators: timed(clock), generate: { sampler: setting.sampler } },
+          { ...sizes, steps: args.quick ? 2 : setting.steps, sampler: setting.sampler, guidance: 3 },
+          { classifier, generators: timed(clock) },
         );
         const total = (performance.now() - start) / 1000;
         if (tf.memory().numTensors !== before) throw new Error(`bench:eval: evaluate leaked ${tf.memory().numTensors - before} tensors`);
@@ -151,7 +151,7 @@ async function main(): Promise<void> {
   console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const { setting, row, seconds: s } of results) {
     console.log(
-      `| ${setting.sampler?.kind ?? 'ddim'} | ${row.steps} | ${s.total.toFixed(1)} | ${s.t2i.toFixed(1)} | ${s.caption.toFixed(1)} | ${s.rest.toFixed(1)} | ${row.t2i_accuracy.toFixed(3)} | ${row.caption_accuracy.toFixed(3)} | ${row.fid.toFixed(1)} | ${row.diffusion_mse.toFixed(4)} |`,
+      `| ${setting.sampler} | ${row.steps} | ${s.total.toFixed(1)} | ${s.t2i.toFixed(1)} | ${s.caption.toFixed(1)} | ${s.rest.toFixed(1)} | ${row.t2i_accuracy.toFixed(3)} | ${row.caption_accuracy.toFixed(3)} | ${row.fid.toFixed(1)} | ${row.diffusion_mse.toFixed(4)} |`,
     );
   }
 }

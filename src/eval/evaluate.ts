@@ -29,7 +29,8 @@ import { DEFAULT_MNIST_CONFIG, MnistDataset, canonicalCaption } from '../data/mn
 import type { Transfusion } from '../model/transfusion';
 import { ChameleonBaseline } from '../baseline/chameleon';
 import { caption, textToImage } from '../generate/batch';
-import { GUIDANCE_RANGE, type GenerateOptions } from '../generate/options';
+import { DEFAULT_GENERATE, GUIDANCE_RANGE, type GenerateOptions } from '../generate/options';
+import { samplers } from '../schedules/sampler';
 import { cachedClassifier } from './classifier-cache';
 import { mnistHeldoutDigits } from './classifier-train';
 import { captionAccuracy } from './caption-digit';
@@ -43,6 +44,12 @@ export interface EvalConfig {
   readonly n: number;
   /** Denoising steps of the sampler (default 50, DEFAULT_GENERATE's; the paper uses 250). */
   readonly steps: number;
+  /**
+   * The sampler kind that generates: any of src/schedules' samplers, e.g. 'dpmpp-2m', which needs fewer steps for
+   * the same images (README, "Time to quality"). Default null: the kind `EvalInputs.generate` names, else
+   * DEFAULT_GENERATE's ('ddim').
+   */
+  readonly sampler: string | null;
   /** Classifier-free guidance scale (default 3, the low end of the paper's 3 to 5; 1 turns it off). */
   readonly guidance: number;
   /** Seed of the generation noise, caption sampling and caption phrasings (default 0). */
@@ -56,6 +63,7 @@ export interface EvalConfig {
 export const DEFAULT_EVAL: EvalConfig = {
   n: 10,
   steps: 50,
+  sampler: null,
   guidance: 3,
   seed: 0,
   heldout: 100,
@@ -73,6 +81,8 @@ export interface EvalRow {
   /** Images generated per digit. */
   readonly n: number;
   readonly steps: number;
+  /** The sampler kind that generated the images ('autoregressive' for the baseline's codes). */
+  readonly sampler: string;
   readonly guidance: number;
   readonly seed: number;
   /** Wall time of the whole evaluation. */
@@ -142,10 +152,12 @@ export interface EvalInputs<M extends EvalModel = Transfusion> {
 
 /**
  * How evaluation generates: `steps` sampler steps at guidance `guidance`, captions decoded greedily with at most 32
- * tokens (the longest training caption has 21), unless `extra` says otherwise; `steps` and `guidance` always win.
+ * tokens (the longest training caption has 21), unless `extra` says otherwise; `steps`, `guidance` and the sampler
+ * kind, when given, always win. A kind other than extra's starts from that kind's defaults.
  */
-export function scoringOptions(steps: number, guidance: number, extra: DeepPartial<GenerateOptions> = {}): DeepPartial<GenerateOptions> {
-  return { greedy: true, maxTokens: 32, ...extra, sampler: { ...extra.sampler, steps }, guidanceScale: guidance };
+export function scoringOptions(steps: number, guidance: number, extra: DeepPartial<GenerateOptions> = {}, sampler: string | null = null): DeepPartial<GenerateOptions> {
+  const base = sampler === null || extra.sampler?.kind === sampler ? { ...extra.sampler } : { kind: sampler };
+  return { greedy: true, maxTokens: 32, ...extra, sampler: { ...base, steps } as DeepPartial<GenerateOptions['sampler']>, guidanceScale: guidance };
 }
 
 /** Evaluation stopped by a kernel interrupt: no row, since metrics over part of the samples are not comparable. */
@@ -163,6 +175,7 @@ export class EvalInterrupted extends Error {
 export function validateEvalConfig(c: EvalConfig, field = 'eval'): EvalConfig {
   check.size(`${field}.n`, c.n, 'perDigit');
   check.size(`${field}.steps`, c.steps, 'diffusionSteps');
+  if (c.sampler !== null && !samplers.has(c.sampler)) throw new ConfigError(`${field}.sampler`, c.sampler, samplers.kinds().map((k) => `'${k}'`).join(', '));
   check.inRange(`${field}.guidance`, c.guidance, GUIDANCE_RANGE[0], GUIDANCE_RANGE[1]);
   check.nonNegativeInt(`${field}.seed`, c.seed);
   const available = DEFAULT_MNIST_CONFIG.heldout;
@@ -224,7 +237,7 @@ export async function evaluate(model: EvalModel, overrides: DeepPartial<EvalConf
   const generators = inputs.generators ?? ((model instanceof ChameleonBaseline ? CHAMELEON_GENERATORS : LAB_GENERATORS) as EvalGenerators<EvalModel>);
   const toImages = inputs.toImages ?? ((x: tf.Tensor) => x);
   const toLatents = inputs.toLatents ?? ((x: tf.Tensor) => x);
-  const options = scoringOptions(config.steps, config.guidance, inputs.generate);
+  const options = scoringOptions(config.steps, config.guidance, inputs.generate, model instanceof ChameleonBaseline ? null : config.sampler);
   const heldout = mnistHeldoutDigits();
   if (config.heldout > heldout.length) throw new ConfigError('eval.heldout', config.heldout, `at most the ${heldout.length} held-out digits`);
   const loaded = inputs.classifier ? null : await cachedClassifier();
@@ -275,6 +288,7 @@ export async function evaluate(model: EvalModel, overrides: DeepPartial<EvalConf
       n: config.n,
       // The baseline draws its codes one by one: its "steps" are the codes of an image.
       steps: model instanceof ChameleonBaseline ? model.codesPerImage : config.steps,
+      sampler: model instanceof ChameleonBaseline ? 'autoregressive' : (options.sampler?.kind ?? DEFAULT_GENERATE.sampler.kind),
       guidance: config.guidance,
       seed: config.seed,
     };

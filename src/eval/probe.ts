@@ -21,8 +21,10 @@ import { digitReadout } from './readout';
 export interface ProbeConfig {
   /** Images generated per digit (default 5: 50 images, a standard error of about 0.04 near 0.9). */
   readonly n: number;
-  /** DDIM steps (default 25: at the probe's sample size the score does not move between 25 and 50). */
+  /** Sampler steps (default 25: at the probe's sample size the score does not move between 25 and 50 DDIM steps). */
   readonly steps: number;
+  /** Sampler kind, as EvalConfig's (default null: DDIM). */
+  readonly sampler: string | null;
   /** Guidance scale (default 3, evaluate's). */
   readonly guidance: number;
   /** Held-out digits captioned (default 100). */
@@ -31,7 +33,7 @@ export interface ProbeConfig {
   readonly seed: number;
 }
 
-export const DEFAULT_PROBE: ProbeConfig = { n: 5, steps: 25, guidance: 3, heldout: 100, seed: 0 };
+export const DEFAULT_PROBE: ProbeConfig = { n: 5, steps: 25, sampler: null, guidance: 3, heldout: 100, seed: 0 };
 
 export interface ProbeRow {
   readonly t2i_accuracy: number;
@@ -59,7 +61,7 @@ export function probe(model: Transfusion, scorer: DigitScorer, overrides: DeepPa
   const started = performance.now();
   model.eval();
   const rng = new Rng(`probe/${c.seed}`);
-  const options = scoringOptions(c.steps, c.guidance);
+  const options = scoringOptions(c.steps, c.guidance, {}, c.sampler);
   const labels = Int32Array.from({ length: 10 * c.n }, (_, i) => i % 10);
   const images = textToImage(model, Array.from(labels, canonicalCaption), options, { rng: rng.fork('t2i') });
   const predicted = tf.tidy(() => scorer.predict(images.clipByValue(-1, 1)));

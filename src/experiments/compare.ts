@@ -34,7 +34,7 @@ export function loggedLossKeys(runs: readonly Pick<LoadedRun, 'history'>[]): str
  * (src/eval's EvalRow: sample count, sampler steps, guidance scale, wall time; a rescore's time): shown in the
  * table, not drawn.
  */
-export const EVAL_SETTINGS: readonly string[] = ['trainStep', 'rescoredAt', 'n', 'steps', 'guidance', 'seconds', 'seed'];
+export const EVAL_SETTINGS: readonly string[] = ['trainStep', 'rescoredAt', 'n', 'steps', 'sampler', 'guidance', 'seconds', 'seed'];
 
 /** Prefix of evaluation columns in the comparison table (`eval.fid`), apart from the run's own columns. */
 export const EVAL_PREFIX = 'eval.';

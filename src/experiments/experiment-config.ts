@@ -20,7 +20,7 @@ import { DEFAULT_WARMUP_STEPS } from '../train/lr-schedule';
 import { resolveSpec, type Spec } from '../schedules/spec';
 import { DEFAULT_GENERATE, resolveGenerateOptions, type GenerateOptions } from '../generate/options';
 import { DEFAULT_EVAL, validateEvalConfig, type EvalConfig } from '../eval/evaluate';
-import { makeSampler } from '../schedules/make-sampler';
+import { makeSampler, type SamplerSpec } from '../schedules/make-sampler';
 import { makeSchedule } from '../schedules/make-schedule';
 import { resolveChameleonSetup, type ChameleonSetup, type ChameleonSetupSpec } from '../baseline/config';
 
@@ -267,7 +267,7 @@ function resolveEvaluation(given: DeepPartial<EvalConfig>, modelKind: ModelKind,
     throw new ConfigError('experiment.evaluation.guidance', evaluation.guidance, '1: the Chameleon baseline has no classifier-free guidance');
   }
   checkEvaluable(model, data, evaluation);
-  makeSampler({ kind: DEFAULT_GENERATE.sampler.kind, steps: evaluation.steps }, makeSchedule(model.objective.schedule), 'experiment.evaluation');
+  makeSampler({ kind: evaluation.sampler ?? DEFAULT_GENERATE.sampler.kind, steps: evaluation.steps } as SamplerSpec, makeSchedule(model.objective.schedule), 'experiment.evaluation');
   checkCaptionsFit(Array.from({ length: 10 }, (_, d) => canonicalCaption(d)), sequence, 'experiment.evaluation', 'an evaluation prompt');
   return evaluation;
 }

@@ -92,7 +92,7 @@ test('evaluate with fake generators gives the exact expected row; options reach 
   const direct = heldOutDiffusionLoss(model, { n: 40, seed: 9 });
   assert.ok(Number.isFinite(row.diffusion_mse) && row.diffusion_mse > 0, `diffusion_mse ${row.diffusion_mse}`);
   assert.ok(Math.abs(row.diffusion_mse - direct.mse) < 1e-6 * direct.mse, `${row.diffusion_mse} vs ${direct.mse}`);
-  assert.deepEqual({ n: row.n, steps: row.steps, guidance: row.guidance, seed: row.seed }, { n: 3, steps: 7, guidance: 2.5, seed: 9 });
+  assert.deepEqual({ n: row.n, steps: row.steps, sampler: row.sampler, guidance: row.guidance, seed: row.seed }, { n: 3, steps: 7, sampler: 'ddim', guidance: 2.5, seed: 9 });
   assert.ok(row.seconds > 0 && row.seconds < 60);
 
   // 30 images in chunks of 16, then 40 held-out digits in chunks of 16.
@@ -116,9 +116,15 @@ test('generation options pass through, steps and guidance win; canonical caption
     caption: fakes.caption,
   };
   const generate = { sampler: { kind: 'euler' as const, steps: 99 }, guidanceScale: 9, temperature: 0.5 };
-  await evaluate(model, { n: 2, steps: 4, guidance: 1, heldout: 3 }, { classifier: scorer, generators, generate });
+  const row = await evaluate(model, { n: 2, steps: 4, guidance: 1, heldout: 3 }, { classifier: scorer, generators, generate });
   assert.deepEqual(asked, Array.from({ length: 20 }, (_, i) => canonicalCaption(Math.floor(i / 2))));
   assert.deepEqual(calls[0].options, { greedy: true, maxTokens: 32, temperature: 0.5, sampler: { kind: 'euler', steps: 4 }, guidanceScale: 1 });
+  assert.equal(row.sampler, 'euler', 'the row names the sampler that generated');
+  // The config's sampler kind wins over the generate options' (from that kind's defaults), as steps do.
+  calls.length = 0;
+  const fast = await evaluate(model, { n: 1, steps: 5, sampler: 'dpmpp-2m', guidance: 1, heldout: 2 }, { classifier: scorer, generators: fakes, generate });
+  assert.deepEqual(calls[0].options, { greedy: true, maxTokens: 32, temperature: 0.5, sampler: { kind: 'dpmpp-2m', steps: 5 }, guidanceScale: 1 });
+  assert.equal(fast.sampler, 'dpmpp-2m');
   model.dispose();
 });
 
@@ -171,6 +177,7 @@ test('config errors name the field', async () => {
   await assert.rejects(evaluate(model, { n: 0 }, { classifier: scorer }), /eval\.n: got 0/);
   await assert.rejects(evaluate(model, { guidance: 'high' as never }, { classifier: scorer }), /eval\.guidance: got "high"/);
   await assert.rejects(evaluate(model, { steps: 2.5 }, { classifier: scorer }), /eval\.steps: got 2\.5/);
+  await assert.rejects(evaluate(model, { sampler: 'dpm' }, { classifier: scorer }), /eval\.sampler: got "dpm"; allowed: .*'ddim'.*'dpmpp-2m'/);
   await assert.rejects(evaluate(model, { heldout: 1001 }, { classifier: scorer }), /eval\.heldout: got 1001; allowed: at most the 1000 held-out digits/);
   await assert.rejects(evaluate(model, { samples: 3 } as never, { classifier: scorer }), /eval\.samples/);
   model.dispose();
