@@ -8,6 +8,10 @@
  * last line summarises every seed: mean and spread of each number, and the FID floor (200 real training digits
  * against the held-out set, on the same features) beside the FID.
  *
+ * `--eval-sampler KIND` and `--eval-steps N` choose the final evaluation's sampler (default 'ddim', 50 steps, the
+ * lab's evaluation default); the probes use the same kind at min(25, N) steps. `bench:eval` (bench/eval.ts)
+ * shows what a faster setting costs and whether it moves the score.
+ *
  * `--save DIR` writes each seed's checkpoint (DIR/<label>-seed<k>.safetensors) before its final evaluation, so a
  * run can be scored again later (`restore`).
  *
@@ -33,6 +37,7 @@ import { mnistTrainDigits, mnistHeldoutDigits } from '../src/eval/classifier-tra
 import { digitBatch } from '../src/eval/digits';
 import { frechetDistanceOf } from '../src/eval/frechet';
 import { summarize } from '../src/experiments/stats';
+import { samplers } from '../src/schedules/sampler';
 
 const THRESHOLD = 0.9;
 
@@ -44,10 +49,13 @@ interface Args {
   sets: [string, unknown][];
   label: string | null;
   save: string | null;
+  /** The final evaluation's sampler kind and steps (default DDIM, 50), and the probes' kind. */
+  evalSampler: string;
+  evalSteps: number;
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { recipe: 'mnist-fast', seeds: [0, 1, 2], steps: null, every: 0, sets: [], label: null, save: null };
+  const args: Args = { recipe: 'mnist-fast', seeds: [0, 1, 2], steps: null, every: 0, sets: [], label: null, save: null, evalSampler: 'ddim', evalSteps: 50 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[++i];
@@ -67,6 +75,13 @@ function parseArgs(argv: readonly string[]): Args {
       args.label = value;
     } else if (flag === '--save') {
       args.save = value;
+    } else if (flag === '--eval-sampler') {
+      // Checked now, not after the training it would otherwise end.
+      if (!samplers.has(value)) throw new Error(`speedrun: --eval-sampler '${value}' is not one of ${samplers.kinds().join(', ')}`);
+      args.evalSampler = value;
+    } else if (flag === '--eval-steps') {
+      args.evalSteps = Number(value);
+      if (!Number.isInteger(args.evalSteps) || args.evalSteps < 1) throw new Error(`speedrun: --eval-steps '${value}' is not a positive whole number`);
     } else if (flag === '--set') {
       const eq = value.indexOf('=');
       if (eq <= 0) throw new Error(`speedrun: --set '${value}' is not path=value`);
@@ -79,7 +94,7 @@ function parseArgs(argv: readonly string[]): Args {
       }
       args.sets.push([value.slice(0, eq), parsed]);
     } else {
-      throw new Error(`speedrun: unknown flag '${flag}' (known: --recipe, --seeds, --steps, --every, --set, --label, --save)`);
+      throw new Error(`speedrun: unknown flag '${flag}' (known: --recipe, --seeds, --steps, --every, --set, --label, --save, --eval-sampler, --eval-steps)`);
     }
   }
   return args;
@@ -142,11 +157,11 @@ async function main(): Promise<void> {
         const step = report.step + 1;
         if (step % every !== 0 || step === config.steps) return;
         trainMs += performance.now() - lastMark;
-        const row = withEmaWeights(model, trainer.ema, () => probe(model, classifier));
+        const row = withEmaWeights(model, trainer.ema, () => probe(model, classifier, { sampler: args.evalSampler, steps: Math.min(25, args.evalSteps) }));
         model.train();
         const minutes = trainMs / 60000;
         mark(row, minutes);
-        console.log(JSON.stringify({ seed, step, train_minutes: +minutes.toFixed(2), loss: +report.loss.toFixed(4), ...report.breakdown, t2i_accuracy: row.t2i_accuracy, caption_accuracy: row.caption_accuracy, captions: row.captions, probe_seconds: +row.seconds.toFixed(1) }));
+        console.log(JSON.stringify({ seed, step, train_minutes: +minutes.toFixed(2), loss: +report.loss.toFixed(4), ...report.breakdown, t2i_accuracy: row.t2i_accuracy, caption_accuracy: row.caption_accuracy, digit_readout: row.digit_readout, captions: row.captions, probe_seconds: +row.seconds.toFixed(1) }));
         lastMark = performance.now();
       },
     });
@@ -161,7 +176,7 @@ async function main(): Promise<void> {
     }
     trainer.ema?.swap(model.namedParameters());
     model.eval();
-    const row = await evaluate(model, { n: 20, steps: 50, guidance: 3, heldout: 200 }, { classifier });
+    const row = await evaluate(model, { n: 20, steps: args.evalSteps, sampler: args.evalSampler, guidance: 3, heldout: 200 }, { classifier });
     mark(row, minutes);
     const { seed: evalSeed, ...scores } = row;
     const final = { ...scores, eval_seed: evalSeed, train_minutes: +minutes.toFixed(2), t2i_minutes: reached.t2i === null ? null : +reached.t2i.toFixed(2), caption_minutes: reached.caption === null ? null : +reached.caption.toFixed(2) };
