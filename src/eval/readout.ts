@@ -8,7 +8,10 @@
  * digit only once reading beats the digit's marginal; for hundreds of steps every caption names the same digit
  * (README, "Time to quality"). The readout is the ranking behind that choice, free of the template, from one
  * teacher-forced forward per document, so it shows reading begin before the greedy captions change, and costs
- * about what perplexity does.
+ * about what perplexity does (1.1 s for 200 digits on the `mnist` preset, 2 threads).
+ *
+ * Like the probe that reports it, it is for pixel-space models (the `mnist` presets): the held-out digits enter
+ * as their pixels.
  */
 import { tf } from '../engine/tf';
 import { Rng } from '../engine/random';
