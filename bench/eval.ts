@@ -77,26 +77,21 @@ function parseArgs(argv: readonly string[]): Args {
   return args;
 }
 
+/** `f` with its calls' seconds added to `clock[part]`. */
+function clocked<A extends unknown[], R>(clock: { t2i: number; caption: number }, part: 't2i' | 'caption', f: (...args: A) => R | Promise<R>) {
+  return async (...args: A): Promise<R> => {
+    const start = performance.now();
+    try {
+      return await f(...args);
+    } finally {
+      clock[part] += (performance.now() - start) / 1000;
+    }
+  };
+}
+
 /** The lab's generators with a clock around each call. */
 function timed(clock: { t2i: number; caption: number }): EvalGenerators {
-  return {
-    textToImage: async (model, captions, options, extra) => {
-      const start = performance.now();
-      try {
-        return await LAB_GENERATORS.textToImage(model, captions, options, extra);
-      } finally {
-        clock.t2i += (performance.now() - start) / 1000;
-      }
-    },
-    caption: async (model, latents, options, extra) => {
-      const start = performance.now();
-      try {
-        return await LAB_GENERATORS.caption(model, latents, options, extra);
-      } finally {
-        clock.caption += (performance.now() - start) / 1000;
-      }
-    },
-  };
+  return { textToImage: clocked(clock, 't2i', LAB_GENERATORS.textToImage), caption: clocked(clock, 'caption', LAB_GENERATORS.caption) };
 }
 
 const median = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];

@@ -11,6 +11,7 @@ import { tf } from '../engine/tf';
 import { Rng } from '../engine/random';
 import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
 import { DataLoader } from '../data/loader';
+import type { MixedBatch } from '../data/sequence';
 import { MnistDataset } from '../data/mnist';
 import { firstItems, type ImageDataset, type ImageSample } from '../data/image';
 import { byteTokenizer, type Tokenizer } from '../data/tokenizer';
@@ -87,6 +88,46 @@ export function heldOutLoader(
 }
 
 /**
+ * Run `model` over every batch of a held-out loader, in eval mode (restored after) with every image clean (t = 0,
+ * as at inference), and hand `read` the LM logits [M, V] at the M positions whose next-token target passes `keep`,
+ * with those targets and the batch. `read` runs inside a tf.tidy and returns plain numbers; one result per batch.
+ * What caption perplexity and the digit readout (readout.ts) both score.
+ */
+export function cleanLogitsAt<R extends number | number[] | number[][] | { readonly [k: string]: number }>(
+  model: Transfusion,
+  loader: DataLoader,
+  keep: (target: number) => boolean,
+  read: (logits: tf.Tensor, targets: readonly number[], batch: MixedBatch) => R,
+): R[] {
+  const wasTraining = model.net.training;
+  model.net.eval();
+  const results: R[] = [];
+  try {
+    for (const batch of loader.epoch(0)) {
+      const rows: number[] = [];
+      const targets: number[] = [];
+      batch.targets.forEach((y, i) => {
+        if (y >= 0 && keep(y)) {
+          rows.push(i);
+          targets.push(y);
+        }
+      });
+      results.push(
+        tf.tidy(() => {
+          const S = batch.slots.length;
+          const latents = S > 0 ? stackLatents(batch, model.config.net.latent) : null;
+          const out = model.net.forward({ ...batch, latents, t: S > 0 ? tf.zeros([S]) : null });
+          return read(model.net.logitsAt(out.hidden, Int32Array.from(rows)), targets, batch);
+        }) as R,
+      );
+    }
+  } finally {
+    model.net.train(wasTraining);
+  }
+  return results;
+}
+
+/**
  * Perplexity of held-out captions. Caption tokens are the next-token targets that are not special ids
  * (BOS, EOS, PAD, BOI, EOI): the NLL of each caption token given everything before it. BOI and EOS are left out
  * so the figure measures the caption text alone, the same under either document order.
@@ -100,38 +141,15 @@ export function captionPerplexity(model: Transfusion, overrides: DeepPartial<Per
   const tok = inputs.tokenizer ?? byteTokenizer;
   const specials = new Set([tok.bos, tok.eos, tok.pad, tok.boi, tok.eoi]);
   const loader = heldOutLoader(model, 'perplexity', { n: config.n, batchSize: config.batchSize, order: config.order, rng: new Rng(`perplexity/${config.seed}`) }, inputs);
-  const wasTraining = model.net.training;
-  model.net.eval();
-  let sum = 0;
-  let tokens = 0;
-  let documents = 0;
-  try {
-    for (const batch of loader.epoch(0)) {
-      const rows: number[] = [];
-      const targets: number[] = [];
-      batch.targets.forEach((y, i) => {
-        if (y >= 0 && !specials.has(y)) {
-          rows.push(i);
-          targets.push(y);
-        }
-      });
-      const nll = tf.tidy(() => {
-        const S = batch.slots.length;
-        const latents = S > 0 ? stackLatents(batch, model.config.net.latent) : null;
-        // t = 0: the images are clean (see the file comment).
-        const out = model.net.forward({ ...batch, latents, t: S > 0 ? tf.zeros([S]) : null });
-        const logp = tf.logSoftmax(model.net.logitsAt(out.hidden, Int32Array.from(rows)));
-        const picked = logp.mul(tf.oneHot(tf.tensor1d(targets, 'int32'), logp.shape[1]!));
-        return picked.sum().neg();
-      });
-      sum += nll.dataSync()[0];
-      nll.dispose();
-      tokens += rows.length;
-      documents += batch.images.length;
-    }
-  } finally {
-    model.net.train(wasTraining);
-  }
+  // t = 0: the images are clean (see the file comment).
+  const batches = cleanLogitsAt(model, loader, (y) => !specials.has(y), (logits, targets, batch) => {
+    const logp = tf.logSoftmax(logits);
+    const picked = logp.mul(tf.oneHot(tf.tensor1d(targets as number[], 'int32'), logp.shape[1]!));
+    return { nll: picked.sum().neg().dataSync()[0], tokens: targets.length, documents: batch.images.length };
+  });
+  const sum = batches.reduce((a, r) => a + r.nll, 0);
+  const tokens = batches.reduce((a, r) => a + r.tokens, 0);
+  const documents = batches.reduce((a, r) => a + r.documents, 0);
   if (tokens === 0) throw new ConfigError('perplexity.dataset', 'captions', 'documents with at least one caption token');
   const mean = sum / tokens;
   return { perplexity: Math.exp(mean), nll: mean, tokens, documents };

@@ -18,9 +18,8 @@ import { Rng } from '../engine/random';
 import { ConfigError } from '../config';
 import { MnistDataset } from '../data/mnist';
 import { byteTokenizer } from '../data/tokenizer';
-import { stackLatents } from '../model/objective';
 import type { Transfusion } from '../model/transfusion';
-import { heldOutLoader } from './perplexity';
+import { cleanLogitsAt, heldOutLoader } from './perplexity';
 
 export interface ReadoutResult {
   /** Fraction of documents whose true digit ranks first among the ten. */
@@ -40,40 +39,21 @@ export function digitReadout(model: Transfusion, n = 200, batchSize = 32): Reado
   if (!(Number.isInteger(n) && n >= 1 && n <= dataset.length)) throw new ConfigError('readout.n', n, `an integer from 1 to the ${dataset.length} held-out digits`);
   const loader = heldOutLoader(model, 'readout', { n, batchSize, order: 'image-first', rng: new Rng('readout') }, { dataset });
   const digitOf = new Map(DIGIT_IDS.map((id, d) => [id, d]));
-  const wasTraining = model.net.training;
-  model.net.eval();
-  let right = 0;
-  let probability = 0;
-  let documents = 0;
-  try {
-    for (const batch of loader.epoch(0)) {
-      // The one target in each document that is a digit character: the caption's last token, after "the digit ".
-      const rows: number[] = [];
-      const truth: number[] = [];
-      batch.targets.forEach((y, i) => {
-        const d = digitOf.get(y);
-        if (d !== undefined) {
-          rows.push(i);
-          truth.push(d);
-        }
-      });
-      const probs = tf.tidy(() => {
-        const S = batch.slots.length;
-        const latents = stackLatents(batch, model.config.net.latent);
-        const out = model.net.forward({ ...batch, latents, t: tf.zeros([S]) });
-        const logits = model.net.logitsAt(out.hidden, Int32Array.from(rows));
-        return tf.softmax(tf.gather(logits, Int32Array.from(DIGIT_IDS), 1)).arraySync() as number[][];
-      });
-      probs.forEach((p, k) => {
-        const best = p.indexOf(Math.max(...p));
-        right += best === truth[k] ? 1 : 0;
-        probability += p[truth[k]];
-      });
-      documents += rows.length;
-    }
-  } finally {
-    if (wasTraining) model.net.train();
-  }
+  // The one target in each document that is a digit character: the caption's last token, after "the digit ".
+  const batches = cleanLogitsAt(model, loader, (y) => digitOf.has(y), (logits, targets) => {
+    const probs = tf.softmax(tf.gather(logits, Int32Array.from(DIGIT_IDS), 1)).arraySync() as number[][];
+    let right = 0;
+    let probability = 0;
+    probs.forEach((p, k) => {
+      const truth = digitOf.get(targets[k])!;
+      right += p.indexOf(Math.max(...p)) === truth ? 1 : 0;
+      probability += p[truth];
+    });
+    return { right, probability, documents: targets.length };
+  });
+  const right = batches.reduce((a, r) => a + r.right, 0);
+  const probability = batches.reduce((a, r) => a + r.probability, 0);
+  const documents = batches.reduce((a, r) => a + r.documents, 0);
   if (documents !== n) throw new Error(`digitReadout: found ${documents} digit targets in ${n} documents`);
   return { accuracy: right / documents, probability: probability / documents, documents };
 }

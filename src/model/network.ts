@@ -148,9 +148,8 @@ export class TransfusionNet extends Module {
     const text = this.embed.forward(idsT).reshape([B * Lq, D]);
     idsT.dispose();
     if (!input.latents || input.slots.length === 0) return { x: text.reshape([B, Lq, D]), skips: [] };
-    const encoded = this.encoder.encode(input.latents, temb);
-    const skips = encoded.skips;
-    const patches = this.patchPositions ? this.patchPositions.forward(encoded.tokens.reshape([-1, N, D])) : encoded.tokens;
+    const { tokens, skips } = this.encoder.encode(input.latents, temb);
+    const patches = this.patchPositions ? this.patchPositions.forward(tokens.reshape([-1, N, D])) : tokens;
     const index = new Int32Array(B * Lq);
     for (let i = 0; i < B * Lq; i++) index[i] = i;
     input.slots.forEach((s, k) => {
