@@ -113,7 +113,7 @@ export function parseArgs(argv: readonly string[]): BenchOptions {
 // The lab's child: one thread setting of nativecpu (TRANSFUSION_THREADS, set by the parent).
 
 /** The reference's batch: 63 random bytes, BOI, 64 patches, EOI; LM targets on the text (and BOI) only. */
-function referenceBatch(rng: Rng, patches: number, latentSize: number): MixedBatch {
+export function referenceBatch(rng: Rng, patches: number, latentSize: number): MixedBatch {
   const L = TEXT + 1 + patches + 1;
   const tokens = new Int32Array(BATCH * L);
   const targets = new Int32Array(BATCH * L).fill(-1);
