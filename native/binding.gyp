@@ -13,6 +13,7 @@
         'src/addon.cc',
         'src/conv.cc',
         'src/elementwise.cc',
+        'src/fused.cc',
         'src/layout.cc',
         'src/matmul.cc',
         'src/pool.cc',

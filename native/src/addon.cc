@@ -270,6 +270,156 @@ Napi::Value UnsortedSegmentSum(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+float number(const Napi::CallbackInfo& info, size_t i, const char* name) {
+  if (!info[i].IsNumber()) fail(info.Env(), std::string(name) + " must be a number");
+  return static_cast<float>(info[i].As<Napi::Number>().DoubleValue());
+}
+
+// rmsNorm(x, w, out, d, eps): rows of d
+Napi::Value RmsNorm(const Napi::CallbackInfo& info) {
+  const int64_t d = integer(info, 3, "d", 1);
+  const int64_t n = length(info, 0, "x");
+  if (n % d != 0) fail(info.Env(), "rmsNorm: the length is not a multiple of d");
+  rms_norm(f32(info, 0, "x", n), f32(info, 1, "w", d), f32(info, 2, "out", n), n / d, d, number(info, 4, "eps"));
+  return info.Env().Undefined();
+}
+
+// rmsNormBackward(dy, x, w, dx, dw, d, eps)
+Napi::Value RmsNormBackward(const Napi::CallbackInfo& info) {
+  const int64_t d = integer(info, 5, "d", 1);
+  const int64_t n = length(info, 1, "x");
+  if (n % d != 0) fail(info.Env(), "rmsNormBackward: the length is not a multiple of d");
+  rms_norm_backward(f32(info, 0, "dy", n), f32(info, 1, "x", n), f32(info, 2, "w", d), f32(info, 3, "dx", n),
+                    f32(info, 4, "dw", d), n / d, d, number(info, 6, "eps"));
+  return info.Env().Undefined();
+}
+
+// swiglu(a, b, out)
+Napi::Value Swiglu(const Napi::CallbackInfo& info) {
+  const int64_t n = length(info, 0, "a");
+  swiglu(f32(info, 0, "a", n), f32(info, 1, "b", n), f32(info, 2, "out", n), n);
+  return info.Env().Undefined();
+}
+
+// swigluBackward(dy, a, b, da, db)
+Napi::Value SwigluBackward(const Napi::CallbackInfo& info) {
+  const int64_t n = length(info, 1, "a");
+  swiglu_backward(f32(info, 0, "dy", n), f32(info, 1, "a", n), f32(info, 2, "b", n), f32(info, 3, "da", n),
+                  f32(info, 4, "db", n), n);
+  return info.Env().Undefined();
+}
+
+// rotary(x, cos, sin, out, batch, heads, length, half, tableBatched, inverse)
+Napi::Value Rotary(const Napi::CallbackInfo& info) {
+  const int64_t b = integer(info, 4, "batch"), h = integer(info, 5, "heads"), l = integer(info, 6, "length"),
+                half = integer(info, 7, "half");
+  const bool batched = info[8].ToBoolean(), inverse = info[9].ToBoolean();
+  const int64_t n = b * h * l * 2 * half, table = (batched ? b : 1) * l * half;
+  rotary(f32(info, 0, "x", n), f32(info, 1, "cos", table), f32(info, 2, "sin", table), f32(info, 3, "out", n), b, h,
+         l, half, batched, inverse);
+  return info.Env().Undefined();
+}
+
+AttentionShape attention_shape(const Napi::CallbackInfo& info, size_t i) {
+  AttentionShape g{integer(info, i, "batch"), integer(info, i + 1, "length"), integer(info, i + 2, "heads"),
+                   integer(info, i + 3, "half"), info[i + 4].ToBoolean(), info[i + 5].ToBoolean()};
+  return g;
+}
+
+// attention(q, k, v, cos, sin, bias | null, out, probs, batch, length, heads, half, tablesBatched, biasBatched)
+Napi::Value Attention(const Napi::CallbackInfo& info) {
+  const AttentionShape g = attention_shape(info, 8);
+  const int64_t n = g.batch * g.length * g.heads * 2 * g.half;
+  const int64_t table = (g.tables_batched ? g.batch : 1) * g.length * g.half;
+  const int64_t scores = g.batch * g.heads * g.length * g.length;
+  const float* bias = info[5].IsNull() ? nullptr : f32(info, 5, "bias", (g.bias_batched ? g.batch : 1) * g.length * g.length);
+  attention(g, f32(info, 0, "q", n), f32(info, 1, "k", n), f32(info, 2, "v", n), f32(info, 3, "cos", table),
+            f32(info, 4, "sin", table), bias, f32(info, 6, "out", n), f32(info, 7, "probs", scores));
+  return info.Env().Undefined();
+}
+
+// attentionCached(q, k, v, pastK, pastV, past, cos, sin, bias | null, out, batch, length, heads, half, tablesBatched,
+// biasBatched)
+Napi::Value AttentionCached(const Napi::CallbackInfo& info) {
+  const AttentionShape g = attention_shape(info, 10);
+  const int64_t past = integer(info, 5, "past", 1);
+  const int64_t n = g.batch * g.length * g.heads * 2 * g.half;
+  const int64_t cached = g.batch * g.heads * past * 2 * g.half;
+  const int64_t table = (g.tables_batched ? g.batch : 1) * g.length * g.half;
+  const float* bias =
+      info[8].IsNull() ? nullptr : f32(info, 8, "bias", (g.bias_batched ? g.batch : 1) * g.length * (past + g.length));
+  attention_cached(g, past, f32(info, 0, "q", n), f32(info, 1, "k", n), f32(info, 2, "v", n), f32(info, 3, "pastK", cached),
+                   f32(info, 4, "pastV", cached), f32(info, 6, "cos", table), f32(info, 7, "sin", table), bias,
+                   f32(info, 9, "out", n));
+  return info.Env().Undefined();
+}
+
+// attentionBackward(dout, q, k, v, cos, sin, probs, dq, dk, dv, batch, length, heads, half, tablesBatched)
+Napi::Value AttentionBackward(const Napi::CallbackInfo& info) {
+  AttentionShape g = attention_shape(info, 10);
+  const int64_t n = g.batch * g.length * g.heads * 2 * g.half;
+  const int64_t table = (g.tables_batched ? g.batch : 1) * g.length * g.half;
+  const int64_t scores = g.batch * g.heads * g.length * g.length;
+  attention_backward(g, f32(info, 0, "dout", n), f32(info, 1, "q", n), f32(info, 2, "k", n), f32(info, 3, "v", n),
+                     f32(info, 4, "cos", table), f32(info, 5, "sin", table), f32(info, 6, "probs", scores),
+                     f32(info, 7, "dq", n), f32(info, 8, "dk", n), f32(info, 9, "dv", n));
+  return info.Env().Undefined();
+}
+
+// adamw(tensors, decay, hyper): tensors a list of [p, g, m, v, pOut, mOut, vOut] (same lengths), decay a
+// Uint8Array (1 = decay this tensor), hyper [lr, beta1, beta2, eps, lr * weightDecay, bc1, bc2, gradScale]
+Napi::Value AdamW(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArray()) fail(info.Env(), "tensors must be an array of [p, g, m, v, pOut, mOut, vOut]");
+  Napi::Array list = info[0].As<Napi::Array>();
+  if (!info[1].IsTypedArray()) fail(info.Env(), "decay must be a Uint8Array");
+  Napi::Uint8Array decay = info[1].As<Napi::Uint8Array>();
+  if (decay.ElementLength() < list.Length()) fail(info.Env(), "decay needs one flag per tensor");
+  const float* hy = f32(info, 2, "hyper", 8);
+  std::vector<AdamWTensor> tensors;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    Napi::Value entry = list.Get(i);
+    if (!entry.IsArray() || entry.As<Napi::Array>().Length() != 7) fail(info.Env(), "each tensor must be [p, g, m, v, pOut, mOut, vOut]");
+    Napi::Array t = entry.As<Napi::Array>();
+    float* ptrs[7];
+    int64_t n = -1;
+    for (uint32_t j = 0; j < 7; ++j) {
+      napi_typedarray_type type;
+      size_t len;
+      void* data;
+      Napi::Value v = t.Get(j);
+      if (!v.IsTypedArray() || napi_get_typedarray_info(info.Env(), v, &type, &len, &data, nullptr, nullptr) != napi_ok ||
+          type != napi_float32_array)
+        fail(info.Env(), "adamw: every buffer must be a Float32Array");
+      if (n < 0) n = static_cast<int64_t>(len);
+      if (static_cast<int64_t>(len) < n) fail(info.Env(), "adamw: a buffer is shorter than its parameter");
+      ptrs[j] = static_cast<float*>(data);
+    }
+    tensors.push_back({ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6], n, decay[i] != 0});
+  }
+  adamw(tensors.data(), static_cast<int64_t>(tensors.size()), {hy[0], hy[1], hy[2], hy[3], hy[4], hy[5], hy[6], hy[7]});
+  return info.Env().Undefined();
+}
+
+// sumSquares(arrays) -> sum of squares of every element, as a double
+Napi::Value SumSquares(const Napi::CallbackInfo& info) {
+  if (!info[0].IsArray()) fail(info.Env(), "sumSquares: expected an array of Float32Arrays");
+  Napi::Array list = info[0].As<Napi::Array>();
+  std::vector<const float*> xs;
+  std::vector<int64_t> lengths;
+  for (uint32_t i = 0; i < list.Length(); ++i) {
+    napi_typedarray_type type;
+    size_t len;
+    void* data;
+    Napi::Value v = list.Get(i);
+    if (!v.IsTypedArray() || napi_get_typedarray_info(info.Env(), v, &type, &len, &data, nullptr, nullptr) != napi_ok ||
+        type != napi_float32_array)
+      fail(info.Env(), "sumSquares: every array must be a Float32Array");
+    xs.push_back(static_cast<const float*>(data));
+    lengths.push_back(static_cast<int64_t>(len));
+  }
+  return Napi::Number::New(info.Env(), sum_squares(xs.data(), lengths.data(), static_cast<int64_t>(xs.size())));
+}
+
 Napi::Value Threads(const Napi::CallbackInfo& info) { return Napi::Number::New(info.Env(), threads()); }
 
 Napi::Value SetThreads(const Napi::CallbackInfo& info) {
@@ -307,6 +457,16 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Export(env, exports, "copyStrided", CopyStrided);
   Export(env, exports, "gather", Gather);
   Export(env, exports, "unsortedSegmentSum", UnsortedSegmentSum);
+  Export(env, exports, "rmsNorm", RmsNorm);
+  Export(env, exports, "rmsNormBackward", RmsNormBackward);
+  Export(env, exports, "swiglu", Swiglu);
+  Export(env, exports, "swigluBackward", SwigluBackward);
+  Export(env, exports, "rotary", Rotary);
+  Export(env, exports, "adamw", AdamW);
+  Export(env, exports, "attention", Attention);
+  Export(env, exports, "attentionCached", AttentionCached);
+  Export(env, exports, "sumSquares", SumSquares);
+  Export(env, exports, "attentionBackward", AttentionBackward);
   Export(env, exports, "threads", Threads);
   Export(env, exports, "setThreads", SetThreads);
   return exports;

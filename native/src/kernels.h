@@ -74,6 +74,60 @@ int64_t gather(const uint32_t* x, int64_t outer, int64_t axis, int64_t inner, co
 void unsorted_segment_sum(const float* x, const int32_t* ids, int64_t rows, int64_t inner, int64_t segments,
                           float* out);
 
+// ---- fused.cc (one pass where the composed tfjs ops take several; backward passes written out) ----
+/** out = x / sqrt(mean(x^2) + eps) * w over rows of d (RMSNorm). */
+void rms_norm(const float* x, const float* w, float* out, int64_t rows, int64_t d, float eps);
+/** The gradients of rms_norm: dx [rows, d] and dw [d], given dy. */
+void rms_norm_backward(const float* dy, const float* x, const float* w, float* dx, float* dw, int64_t rows,
+                       int64_t d, float eps);
+/** out = a * sigmoid(a) * b (SwiGLU's gate: SiLU(w1 x) * (w3 x)). */
+void swiglu(const float* a, const float* b, float* out, int64_t n);
+void swiglu_backward(const float* dy, const float* a, const float* b, float* da, float* db, int64_t n);
+/**
+ * RoPE's rotation of x [batch, heads, length, 2 * half] ("rotate half" pairs i, i + half) by the angle tables
+ * cos, sin [batch or 1, length, half]; `inverse` rotates the other way (the forward's gradient).
+ */
+void rotary(const float* x, const float* cos, const float* sin, float* out, int64_t batch, int64_t heads,
+            int64_t length, int64_t half, bool table_batched, bool inverse);
+/** Sizes of a fused attention: q, k, v, out are [batch, length, heads, 2 half] (the projections' own layout). */
+struct AttentionShape {
+  int64_t batch, length, heads, half;
+  bool tables_batched;  // RoPE tables [batch, length, half] rather than [1, length, half]
+  bool bias_batched;    // additive mask [batch, length, length] rather than [1, length, length]
+};
+/**
+ * Self-attention with RoPE in one pass per (batch, head): softmax(rot(q) rot(k)^T / sqrt(Dh) + bias) v. Writes
+ * out and the probabilities probs [batch, heads, length, length], which the backward reuses. bias may be null.
+ */
+void attention(const AttentionShape& g, const float* q, const float* k, const float* v, const float* cos,
+               const float* sin, const float* bias, float* out, float* probs);
+/** The gradients dq, dk, dv of `attention` given dout and its probs. */
+void attention_backward(const AttentionShape& g, const float* dout, const float* q, const float* k, const float* v,
+                        const float* cos, const float* sin, const float* probs, float* dq, float* dk, float* dv);
+/**
+ * `attention` for new positions after a cached past (inference: no probabilities kept, no backward): past_k and
+ * past_v [batch, heads, past, 2 half] (keys rotated, as the cache stores them); bias [batch or 1, length,
+ * past + length] or null. past >= 1.
+ */
+void attention_cached(const AttentionShape& g, int64_t past, const float* q, const float* k, const float* v,
+                      const float* past_k, const float* past_v, const float* cos, const float* sin, const float* bias,
+                      float* out);
+/** One parameter tensor of an AdamW update: inputs p, g, m, v and fresh outputs, all of n elements. */
+struct AdamWTensor {
+  const float *p, *g, *m, *v;
+  float *p_out, *m_out, *v_out;
+  int64_t n;
+  bool decay;
+};
+struct AdamWHyper {
+  float lr, beta1, beta2, eps, lr_decay, bc1, bc2;  // lr_decay = lr * weight decay, as the JS side rounds it
+  float grad_scale;  // every gradient is multiplied by this first (global-norm clipping); 1 = as given
+};
+/** AdamW (src/train/adamw.ts's formula) over every tensor in one call. */
+void adamw(const AdamWTensor* tensors, int64_t count, const AdamWHyper& h);
+/** Sum of x^2 over every element of every array, in double (the global gradient norm's square). */
+double sum_squares(const float* const* xs, const int64_t* lengths, int64_t count);
+
 // ---- addon.cc (the pool's size) ----
 int threads();
 void set_threads(int n);

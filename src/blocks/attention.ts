@@ -7,10 +7,11 @@ import { tf } from '../engine/tf';
 import { Rng, rng as globalRng } from '../engine/random';
 import { ConfigError, ShapeError, check } from '../config';
 import { Module } from './module';
+import { fusedAttention, fusedCachedAttention, fusedOn } from '../engine/fused';
 import { Linear } from './linear';
 import { RMSNorm } from './rmsnorm';
 import { Dropout } from './dropout';
-import { applyRotary, ropeAngles } from './rope';
+import { checkTables, rotate, rotaryTables, type RotaryTables } from './rope';
 import { CacheUse, LayerKVCache } from './kvcache';
 
 /** Additive value of a masked-out entry: exp(-1e9 - max) is exactly 0 in float32, and it stays finite. */
@@ -44,6 +45,11 @@ export interface AttentionInputs {
   readonly mask: tf.Tensor | null;
   /** Attend to (and in 'append' mode extend) this layer's cached keys/values. */
   readonly cache?: CacheUse<LayerKVCache>;
+  /**
+   * The rotation tables of `positions` (rope.ts's rotaryTables with this layer's head width and base), when the
+   * caller built them once for several layers, as the transformer does; computed here otherwise.
+   */
+  readonly rotary?: RotaryTables;
 }
 
 /** Check a mask against [B, Lq, Lk] and return it additive and broadcastable over heads: [B or 1, 1, Lq, Lk]. */
@@ -107,6 +113,25 @@ export class MultiHeadAttention extends Module {
     return tf.tidy(() => {
       // Validate the mask before the cache is touched, so a bad call leaves an 'append' cache as it was.
       const bias = mask ? additiveMask(mask, batch, length, keyLength) : null;
+      const past = cache?.mode === 'read' ? cache.store.past : null;
+      const fused = x.dtype === 'float32' && !(this.attnDropout.training && this.attnDropout.rate > 0) && fusedOn() &&
+        (!cache || (past !== null && past.k.shape[0] === batch && past.k.shape[1] === this.nHeads && past.k.shape[3] === this.headDim));
+      if (fused) {
+        // One native kernel (src/engine/fused.ts) on the projections' own [B, L, H, Dh] layout: no head
+        // transposes, no score tensors between kernels; with a cache being read (a frozen prefix, as diffusion
+        // sampling uses it), no concatenation of past and new keys either. The same formula as below.
+        const heads = [batch, length, this.nHeads, this.headDim];
+        let q = this.wq.forward(x).reshape(heads);
+        let k = this.wk.forward(x).reshape(heads);
+        const v = this.wv.forward(x).reshape(heads);
+        if (this.qNorm && this.kNorm) {
+          q = this.qNorm.forward(q);
+          k = this.kNorm.forward(k);
+        }
+        const { cos, sin } = checkTables(inputs.rotary ?? rotaryTables(positions, this.headDim, this.ropeBase), batch, length, this.headDim / 2);
+        const out = past ? fusedCachedAttention(q, k, v, past.k, past.v, cos.toFloat(), sin.toFloat(), bias) : fusedAttention(q, k, v, cos.toFloat(), sin.toFloat(), bias);
+        return this.wo.forward(out.reshape([batch, length, this.dModel]));
+      }
       let q = this.splitHeads(this.wq.forward(x));
       let k = this.splitHeads(this.wk.forward(x));
       let v = this.splitHeads(this.wv.forward(x));
@@ -114,9 +139,9 @@ export class MultiHeadAttention extends Module {
         q = this.qNorm.forward(q);
         k = this.kNorm.forward(k);
       }
-      const angles = ropeAngles(positions, this.headDim, this.ropeBase);
-      q = applyRotary(q, angles);
-      k = applyRotary(k, angles);
+      const tables = inputs.rotary ?? rotaryTables(positions, this.headDim, this.ropeBase);
+      q = rotate(q, tables);
+      k = rotate(k, tables);
       if (cache) ({ k, v } = cache.store.extend(k, v, cache.mode));
       // Vaswani et al. 2017, eq. 1; scaling q first is the same product with a smaller tensor.
       let scores = tf.matMul(q.mul(1 / Math.sqrt(this.headDim)), k, false, true);

@@ -33,6 +33,11 @@ export class LayerKVCache {
     return this.k ? this.k.shape[2] ?? 0 : 0;
   }
 
+  /** The stored keys (rotated) and values, [B, H, Lpast, Dh] each, or null when nothing is cached yet. */
+  get past(): { readonly k: tf.Tensor; readonly v: tf.Tensor } | null {
+    return this.k && this.v ? { k: this.k, v: this.v } : null;
+  }
+
   /**
    * Keys and values to attend to: past ++ new along the sequence axis, [B, H, Lpast + Lnew, Dh].
    * In 'append' mode the result also replaces the stored past (and survives the caller's tf.tidy).

@@ -4,6 +4,7 @@
  * and trains as well.
  */
 import { tf } from '../engine/tf';
+import { fusedOn, fusedRmsNorm } from '../engine/fused';
 import { check, ShapeError } from '../config';
 import { Module } from './module';
 import { ones } from './init';
@@ -15,6 +16,10 @@ export interface RMSNormOptions {
 
 /** [..., D] -> [..., D]: normalise the last axis, then scale by a learned per-channel `weight` [D]. */
 export function rmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
+  // One native kernel, forward and backward, where nativecpu runs (src/engine/fused.ts); the same formula.
+  if (fusedOn() && x.dtype === 'float32' && weight.dtype === 'float32' && weight.rank === 1 && x.rank >= 1 && x.shape[x.rank - 1] === weight.shape[0]) {
+    return fusedRmsNorm(x, weight, eps);
+  }
   return tf.tidy(() => {
     // Zhang & Sennrich 2019, eq. 4: a_i / RMS(a) * g_i with RMS(a) = sqrt(mean(a^2) + eps).
     const meanSquare = x.square().mean(-1, true);

@@ -18,6 +18,7 @@
  * A batch dimension of 1 in the positions broadcasts over the batch.
  */
 import { tf } from '../engine/tf';
+import { fusedOn, fusedRotary } from '../engine/fused';
 import { ConfigError, ShapeError, check } from '../config';
 
 /** Inverse frequencies by `${width}/${base}`: built once per head width, as they are the same in every layer. */
@@ -60,25 +61,58 @@ export function ropeAngles(positions: tf.Tensor, headDim: number, base: number):
   });
 }
 
+/** cos and sin of the angles, [B or 1, L, Dh/2] each: what every layer's rotation needs, computed once per forward. */
+export interface RotaryTables {
+  readonly cos: tf.Tensor;
+  readonly sin: tf.Tensor;
+}
+
+/** The rotation tables of `positions` (see ropeAngles), for `rotate`; the transformer builds them once for all layers. */
+export function rotaryTables(positions: tf.Tensor, headDim: number, base: number): RotaryTables {
+  return tf.tidy(() => {
+    const angles = ropeAngles(positions, headDim, base);
+    return { cos: angles.cos(), sin: angles.sin() };
+  });
+}
+
+/** `tables` checked against a batch of `batch` rows of `length` positions and heads of 2 * `half` channels. */
+export function checkTables(tables: RotaryTables, batch: number, length: number, half: number): RotaryTables {
+  const { cos, sin } = tables;
+  if (cos.rank !== 3 || (cos.shape[0] !== batch && cos.shape[0] !== 1) || cos.shape[1] !== length || cos.shape[2] !== half ||
+    sin.shape.join() !== cos.shape.join()) {
+    throw new ShapeError('RoPE angles', `[${batch} or 1, ${length}, ${half}]`, cos.shape);
+  }
+  return tables;
+}
+
 /**
- * Rotate queries or keys x [B, H, L, Dh] by angles [B or 1, L, Dh/2] (from `ropeAngles`) -> [B, H, L, Dh].
- * RoFormer eq. 34: (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin) for every pair.
+ * Rotate queries or keys x [B, H, L, Dh] by the tables of `rotaryTables` -> [B, H, L, Dh].
+ * RoFormer eq. 34: (x1, x2) -> (x1 cos - x2 sin, x2 cos + x1 sin) for every pair. One native kernel where
+ * nativecpu runs (src/engine/fused.ts), the composed ops below elsewhere.
  */
-export function applyRotary(x: tf.Tensor, angles: tf.Tensor): tf.Tensor {
+export function rotate(x: tf.Tensor, tables: RotaryTables): tf.Tensor {
   const [batch, heads, length, headDim] = x.shape;
   const half = headDim / 2;
   if (x.rank !== 4 || headDim % 2 !== 0) throw new ShapeError('RoPE input', '[B, H, L, Dh] with Dh even', x.shape);
-  if (angles.rank !== 3 || (angles.shape[0] !== batch && angles.shape[0] !== 1) || angles.shape[1] !== length || angles.shape[2] !== half) {
-    throw new ShapeError('RoPE angles', `[${batch} or 1, ${length}, ${half}]`, angles.shape);
-  }
+  const { cos, sin } = checkTables(tables, batch, length, half);
+  if (fusedOn() && x.dtype === 'float32' && cos.dtype === 'float32' && sin.dtype === 'float32') return fusedRotary(x, cos, sin);
   return tf.tidy(() => {
-    const a = angles.expandDims(1);
-    const cos = a.cos();
-    const sin = a.sin();
+    const c = cos.expandDims(1);
+    const s = sin.expandDims(1);
     const x1 = tf.slice(x, [0, 0, 0, 0], [batch, heads, length, half]);
     const x2 = tf.slice(x, [0, 0, 0, half], [batch, heads, length, half]);
-    return tf.concat([x1.mul(cos).sub(x2.mul(sin)), x2.mul(cos).add(x1.mul(sin))], -1);
+    return tf.concat([x1.mul(c).sub(x2.mul(s)), x2.mul(c).add(x1.mul(s))], -1);
   });
+}
+
+/** Rotate queries or keys x [B, H, L, Dh] by angles [B or 1, L, Dh/2] (from `ropeAngles`) -> [B, H, L, Dh]. */
+export function applyRotary(x: tf.Tensor, angles: tf.Tensor): tf.Tensor {
+  const [batch, , length, headDim] = x.shape;
+  if (x.rank !== 4 || headDim % 2 !== 0) throw new ShapeError('RoPE input', '[B, H, L, Dh] with Dh even', x.shape);
+  if (angles.rank !== 3 || (angles.shape[0] !== batch && angles.shape[0] !== 1) || angles.shape[1] !== length || angles.shape[2] !== headDim / 2) {
+    throw new ShapeError('RoPE angles', `[${batch} or 1, ${length}, ${headDim / 2}]`, angles.shape);
+  }
+  return tf.tidy(() => rotate(x, { cos: angles.cos(), sin: angles.sin() }));
 }
 
 /** RoPE in one call: x [B, H, L, Dh], positions [B or 1, L] or [B or 1, L, 2] -> [B, H, L, Dh]. */

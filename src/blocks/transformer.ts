@@ -9,7 +9,8 @@ import { Rng, rng as globalRng } from '../engine/random';
 import { ConfigError, DeepPartial, ShapeError, check, mergeConfig } from '../config';
 import { Module } from './module';
 import { RMSNorm } from './rmsnorm';
-import { MultiHeadAttention } from './attention';
+import { MultiHeadAttention, additiveMask } from './attention';
+import { rotaryTables, type RotaryTables } from './rope';
 import { SwiGLU } from './feedforward';
 import { Dropout } from './dropout';
 import { CacheUse, KVCache } from './kvcache';
@@ -89,6 +90,8 @@ export interface TransformerInputs {
   readonly mask: tf.Tensor | null;
   /** Past keys/values of every layer; with it x holds only the new positions (kvcache.ts). */
   readonly cache?: CacheUse<KVCache>;
+  /** RoPE's tables for `positions` (AttentionInputs.rotary); Transformer.forward builds them once for all its layers. */
+  readonly rotary?: RotaryTables;
 }
 
 /** Pre-norm residual block: h = x + Attn(RMSNorm(x)); out = h + FFN(RMSNorm(h)) (Llama; Xiong et al. 2020). */
@@ -118,7 +121,7 @@ export class TransformerBlock extends Module {
   forward(x: tf.Tensor, inputs: TransformerInputs, layerIndex: number): tf.Tensor {
     return tf.tidy(() => {
       const cache = inputs.cache ? { store: inputs.cache.store.layer(layerIndex), mode: inputs.cache.mode } : undefined;
-      const a = this.attn.forward(this.attnNorm.forward(x), { positions: inputs.positions, mask: inputs.mask, cache });
+      const a = this.attn.forward(this.attnNorm.forward(x), { positions: inputs.positions, mask: inputs.mask, cache, rotary: inputs.rotary });
       const h = x.add(this.attnResidualDropout.forward(a));
       return h.add(this.ffnResidualDropout.forward(this.ffn.forward(this.ffnNorm.forward(h))));
     });
@@ -160,9 +163,20 @@ export class Transformer extends Module {
       throw new RangeError(`transformer cache: has ${inputs.cache.store.nLayers} layers, the transformer ${this.config.nLayers}`);
     }
     return tf.tidy(() => {
+      // What every layer would otherwise rebuild: RoPE's cos and sin tables, and the mask in additive form.
+      const [batch, length] = x.shape;
+      const keyLength = (inputs.cache?.store.length ?? 0) + length;
+      // Positions of the wrong shape get no tables, so the attention reports them in its own words.
+      const p = inputs.positions.shape;
+      const positionsOk = (inputs.positions.rank === 2 || (inputs.positions.rank === 3 && p[2] === 2)) && (p[0] === batch || p[0] === 1) && p[1] === length;
+      const shared: TransformerInputs = {
+        ...inputs,
+        mask: inputs.mask ? additiveMask(inputs.mask, batch, length, keyLength) : null,
+        rotary: inputs.rotary ?? (positionsOk ? rotaryTables(inputs.positions, this.config.dModel / this.config.nHeads, this.config.ropeBase) : undefined),
+      };
       let h = x;
       this.layers.forEach((layer, i) => {
-        h = layer.forward(h, inputs, i);
+        h = layer.forward(h, shared, i);
       });
       return this.norm.forward(h);
     });

@@ -18,6 +18,7 @@ import { ELEMENTWISE_KERNELS } from './nativecpuElementwise';
 import { KernelArgs, KernelTable } from './nativecpuKernel';
 import { LAYOUT_KERNELS } from './nativecpuLayout';
 import { MATMUL_KERNELS } from './nativecpuMatmul';
+import { registerFusedKernels } from './nativecpuFused';
 
 export const NATIVECPU = 'nativecpu';
 
@@ -52,6 +53,7 @@ export function registerNativeCpu(): NativeCpuStatus {
   }, 1);
   tf.copyRegisteredKernels('cpu', NATIVECPU);
   for (const [name, kernel] of Object.entries(NATIVE_KERNELS)) replaceKernel(addon, name, kernel);
+  registerFusedKernels(NATIVECPU, addon);
   registered = { ok: true, threads: addon.threads(), blasCore: load.blasCore, addonPath: load.path };
   return registered;
 }
@@ -87,6 +89,14 @@ function replaceKernel(addon: NativeAddon, name: string, kernel: KernelTable[str
 export function nativeCpuThreads(): number | null {
   const status = registerNativeCpu();
   return status.ok ? status.threads : null;
+}
+
+/** The loaded addon, for code that calls it outside a kernel (the fused AdamW, src/engine/fused.ts); null if absent. */
+export function nativeCpuAddon(): NativeAddon | null {
+  const status = registerNativeCpu();
+  if (!status.ok) return null;
+  const load = loadAddon();
+  return load.ok ? load.addon : null;
 }
 
 /** Sets the addon's thread count (>= 1); e.g. 1 to compare single-threaded speed. */

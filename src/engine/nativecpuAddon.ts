@@ -41,6 +41,38 @@ export interface NativeAddon {
   gather(x: Words, outer: number, axis: number, inner: number, indices: Int32Array, out: Words): number;
   /** out[s, :] = sum of x[j, :] over j with ids[j] == s; x [ids.length, inner], out [segments, inner]. */
   unsortedSegmentSum(x: Float32Array, ids: Int32Array, inner: number, segments: number, out: Float32Array): void;
+  /** out = x / sqrt(mean(x^2) + eps) * w over rows of d (native/src/fused.cc, as every fused kernel below). */
+  rmsNorm(x: Float32Array, w: Float32Array, out: Float32Array, d: number, eps: number): void;
+  /** rmsNorm's gradients dx and dw, given dy. */
+  rmsNormBackward(dy: Float32Array, x: Float32Array, w: Float32Array, dx: Float32Array, dw: Float32Array, d: number, eps: number): void;
+  /** out = a * sigmoid(a) * b. */
+  swiglu(a: Float32Array, b: Float32Array, out: Float32Array): void;
+  swigluBackward(dy: Float32Array, a: Float32Array, b: Float32Array, da: Float32Array, db: Float32Array): void;
+  /** RoPE's rotate-half rotation of x [batch, heads, length, 2 half] by tables [batch or 1, length, half]. */
+  rotary(x: Float32Array, cos: Float32Array, sin: Float32Array, out: Float32Array, batch: number, heads: number,
+    length: number, half: number, tableBatched: boolean, inverse: boolean): void;
+  /**
+   * Self-attention with RoPE: q, k, v, out [batch, length, heads, 2 half]; tables [batch or 1, length, half]; bias
+   * (additive mask) [batch or 1, length, length] or null; probs [batch, heads, length, length] (kept for the backward).
+   */
+  attention(q: Float32Array, k: Float32Array, v: Float32Array, cos: Float32Array, sin: Float32Array, bias: Float32Array | null,
+    out: Float32Array, probs: Float32Array, batch: number, length: number, heads: number, half: number, tablesBatched: boolean,
+    biasBatched: boolean): void;
+  /** `attention` after a cached past (inference only): pastK, pastV [batch, heads, past, 2 half]; bias [batch or 1, length, past + length] or null. */
+  attentionCached(q: Float32Array, k: Float32Array, v: Float32Array, pastK: Float32Array, pastV: Float32Array, past: number,
+    cos: Float32Array, sin: Float32Array, bias: Float32Array | null, out: Float32Array, batch: number, length: number, heads: number,
+    half: number, tablesBatched: boolean, biasBatched: boolean): void;
+  attentionBackward(dout: Float32Array, q: Float32Array, k: Float32Array, v: Float32Array, cos: Float32Array, sin: Float32Array,
+    probs: Float32Array, dq: Float32Array, dk: Float32Array, dv: Float32Array, batch: number, length: number, heads: number,
+    half: number, tablesBatched: boolean): void;
+  /**
+   * AdamW over every tensor in one call: each entry [p, g, m, v, pOut, mOut, vOut]; decay[i] = 1 where tensor i
+   * decays; hyper = [lr, beta1, beta2, eps, lr * weightDecay, bc1, bc2, gradScale] (each gradient is multiplied
+   * by gradScale first: global-norm clipping).
+   */
+  adamw(tensors: Float32Array[][], decay: Uint8Array, hyper: Float32Array): void;
+  /** The sum of squares of every element of every array, accumulated in double. */
+  sumSquares(arrays: Float32Array[]): number;
   threads(): number;
   setThreads(n: number): void;
 }

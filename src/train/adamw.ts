@@ -7,6 +7,7 @@
  */
 import { tf } from '../engine/tf';
 import { check } from '../config';
+import { fusedAdamW, fusedOn, type AdamWSlot } from '../engine/fused';
 
 export interface AdamWConfig {
   /** Peak learning rate (paper: 3e-4). */
@@ -49,18 +50,37 @@ export class AdamW {
     validateAdamW(config);
   }
 
-  /** Apply one update to `params` (by dotted name) from `grads` (same names) at learning rate `lr`. */
-  apply(params: ReadonlyArray<readonly [string, tf.Variable]>, grads: Readonly<Record<string, tf.Tensor>>, lr: number): void {
+  /**
+   * Apply one update to `params` (by dotted name) from `grads` (same names) at learning rate `lr`, each gradient
+   * multiplied by `gradScale` first (the trainer's global-norm clipping; default 1).
+   */
+  apply(params: ReadonlyArray<readonly [string, tf.Variable]>, grads: Readonly<Record<string, tf.Tensor>>, lr: number, gradScale = 1): void {
+    if (!(gradScale > 0 && Number.isFinite(gradScale))) throw new RangeError(`AdamW.apply: gradScale must be a finite number > 0, got ${gradScale}`);
     const { beta1, beta2, eps, weightDecay } = this.config;
     this.step += 1;
     const bc1 = 1 - beta1 ** this.step;
     const bc2 = 1 - beta2 ** this.step;
+    if (fusedOn()) {
+      // Every parameter in one native call (src/engine/fused.ts), the formula below; about 15 kernels per
+      // parameter otherwise.
+      const slots: AdamWSlot[] = [];
+      for (const [name, p] of params) {
+        const g = grads[name];
+        if (!g || !p.trainable) continue;
+        slots.push({ param: p, grad: g, m: this.moment(this.m, name, p), v: this.moment(this.v, name, p), decay: weightDecay > 0 && p.rank >= 2 });
+      }
+      if (slots.every((s) => s.param.dtype === 'float32' && s.grad.dtype === 'float32')) {
+        fusedAdamW(slots, { lr, beta1, beta2, eps, weightDecay, bc1, bc2, gradScale });
+        return;
+      }
+    }
     for (const [name, p] of params) {
-      const g = grads[name];
-      if (!g || !p.trainable) continue;
+      const given = grads[name];
+      if (!given || !p.trainable) continue;
       const m = this.moment(this.m, name, p);
       const v = this.moment(this.v, name, p);
       tf.tidy(() => {
+        const g = gradScale === 1 ? given : given.mul(gradScale);
         const mNew = m.mul(beta1).add(g.mul(1 - beta1));
         const vNew = v.mul(beta2).add(g.square().mul(1 - beta2));
         m.assign(mNew);

@@ -9,6 +9,7 @@
  * the loss breakdown and the likely cause, and the weights stay those of the last good step.
  */
 import { tf } from '../engine/tf';
+import { fusedOn, fusedSumSquares } from '../engine/fused';
 import { check, ConfigError, mergeConfig, ShapeError, type DeepPartial } from '../config';
 import { interruptRequested } from '../engine/interrupt';
 import { AdamW, DEFAULT_ADAMW, type AdamWConfig } from './adamw';
@@ -186,22 +187,20 @@ export class Trainer {
           }
         }
       }
-      const gradNorm = tf.tidy(() => tf.addN(Object.values(accum).map((g) => g.square().sum())).sqrt().dataSync()[0]);
+      const grads = Object.values(accum);
+      // One native call over every gradient where nativecpu runs (src/engine/fused.ts); two kernels a tensor otherwise.
+      const gradNorm = fusedOn() && grads.every((g) => g.dtype === 'float32')
+        ? Math.sqrt(fusedSumSquares(grads))
+        : tf.tidy(() => tf.addN(grads.map((g) => g.square().sum())).sqrt().dataSync()[0]);
       const lr = learningRate(this.config.lrSchedule, this.config.optimizer.lr, this.step);
       const stepMs = performance.now() - started;
       const report: StepReport = { step: this.step, loss, breakdown, lr, gradNorm, stepMs, tokensPerSec: tokens ? (tokens * 1000) / stepMs : 0 };
       if (!Number.isFinite(loss) || !Number.isFinite(gradNorm)) throw new NonFiniteLossError(report, likelyCause(report, lr));
       const clip = this.config.gradClip;
-      if (clip > 0 && gradNorm > clip) {
-        // Global-norm clipping (Pascanu et al. 2013): one scale for every gradient keeps the update's direction.
-        const scale = clip / (gradNorm + 1e-6);
-        for (const k of Object.keys(accum)) {
-          const g = accum[k];
-          accum[k] = tf.tidy(() => g.mul(scale));
-          g.dispose();
-        }
-      }
-      this.optimizer.apply(params, accum, lr);
+      // Global-norm clipping (Pascanu et al. 2013): one scale for every gradient keeps the update's direction.
+      // The optimiser applies it as it reads each gradient.
+      const scale = clip > 0 && gradNorm > clip ? clip / (gradNorm + 1e-6) : 1;
+      this.optimizer.apply(params, accum, lr, scale);
       this.ema?.update(params, this.step);
       const done: StepReport = { ...report, stepMs: performance.now() - started, tokensPerSec: tokens ? (tokens * 1000) / (performance.now() - started) : 0 };
       this.history.push(done);
