@@ -8,7 +8,8 @@
  * tf.profile), then a summary line: the step's wall time unprofiled (median of --steps), the kernels' sum,
  * and the rest (JavaScript between kernels: tfjs's bookkeeping, autodiff, tidy, garbage collection).
  * Options: --steps N (5), --warmup N (2), --top N (20 kernel lines; 0 for all), --by-shape (one line per kernel
- * and input shapes, e.g. to see which matrix products cost most).
+ * and input shapes, e.g. to see which matrix products cost most), --sampling (profile the bench's sampling instead:
+ * 16 images, 50 DDIM steps, guidance 3, KV-cached prompt; --steps then counts sampling runs).
  */
 import { tf } from '../src/engine/tf';
 import { initEngine } from '../src/engine/engine';
@@ -16,7 +17,8 @@ import { nativeCpuThreads } from '../src/engine/nativecpu';
 import { Rng, setSeed } from '../src/engine/random';
 import { Transfusion } from '../src/model/transfusion';
 import { Trainer, makeTrainConfig } from '../src/train/trainer';
-import { referenceBatch } from './train';
+import { textToImage } from '../src/generate/index';
+import { captions, referenceBatch } from './train';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -40,7 +42,15 @@ async function main(): Promise<void> {
   const rng = new Rng(1);
   const batches = Array.from({ length: 2 }, () => referenceBatch(rng, model.net.patchesPerImage, channels * height * width));
   let i = 0;
-  const step = (): void => void trainer.trainStep(() => model.loss(batches[i++ % batches.length], rng));
+  const sampling = process.argv.includes('--sampling');
+  const prompts = captions(16, rng);
+  // The bench's sampling (bench/train.ts): 16 images, 50 DDIM steps, guidance 3, the prompt in a KV cache.
+  const sample = (): void => {
+    const images = textToImage(model, prompts, { sampler: { kind: 'ddim', steps: 50, eta: 0 }, guidanceScale: 3, cache: true }, { rng: new Rng(2) });
+    images.dataSync();
+    images.dispose();
+  };
+  const step = sampling ? sample : (): void => void trainer.trainStep(() => model.loss(batches[i++ % batches.length], rng));
   for (let s = 0; s < warmup; s++) step();
   const wall: number[] = [];
   for (let s = 0; s < steps; s++) {
@@ -68,7 +78,7 @@ async function main(): Promise<void> {
   const median = wall[Math.floor(wall.length / 2)];
   const calls = [...perKernel.values()].reduce((s, e) => s + e.calls, 0);
   console.log(JSON.stringify({
-    engine: engine.line, threads: nativeCpuThreads(), step_ms: +median.toFixed(1), step_ms_min: +wall[0].toFixed(1),
+    engine: engine.line, threads: nativeCpuThreads(), measured: sampling ? 'sampling 16 images x 50 DDIM steps' : 'training step', step_ms: +median.toFixed(1), step_ms_min: +wall[0].toFixed(1),
     kernel_ms: +kernelMs.toFixed(1), kernel_calls: Math.round(calls), outside_kernels_ms: +(median - kernelMs).toFixed(1),
   }));
 }

@@ -151,7 +151,7 @@ function sgemmGflops(n: number, reps: number): number {
 }
 
 /** `n` captions of TEXT - 1 printable bytes, so each prompt `[BOS] caption [BOI]` is 64 tokens, as the reference's. */
-function captions(n: number, rng: Rng): string[] {
+export function captions(n: number, rng: Rng): string[] {
   return Array.from({ length: n }, () => String.fromCharCode(...Array.from({ length: TEXT - 1 }, () => 32 + rng.int(95))));
 }
 
