@@ -15,6 +15,11 @@ export interface ImageSample {
   readonly width: number;
   readonly channels: number;
   readonly caption: string;
+  /**
+   * The caption in one fixed form, the same template for every sample (MNIST: "the digit 7"), for
+   * `sequence.plainCaptionEpochs` (src/data/sequence.ts); a dataset without one leaves it out.
+   */
+  readonly plainCaption?: string;
   /** What the image shows, for evaluation: a digit for MNIST, a scene description for shapes. */
   readonly label?: number | object;
 }

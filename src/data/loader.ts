@@ -102,9 +102,18 @@ export class DataLoader implements Iterable<LoaderBatch> {
       rows = new RowAssigner(sequence.length, sequence.pack);
       return out;
     };
+    const plain = epoch < sequence.plainCaptionEpochs;
     for (const index of order) {
       const sample = this.dataset.get(index, captionRng);
-      const pair = pairDocument(0, sample.caption, sequence, layoutRng);
+      // The drawn caption decides dropout and order (the same draws either way), then an image-first pair in a
+      // plain-caption epoch reads its sample's one fixed form instead (SequenceConfig.plainCaptionEpochs).
+      let pair = pairDocument(0, sample.caption, sequence, layoutRng);
+      if (plain && pair.length === 2 && pair[0].kind === 'image') {
+        if (sample.plainCaption === undefined) {
+          throw new ConfigError('sequence.plainCaptionEpochs', sequence.plainCaptionEpochs, `0 for this dataset: its samples have no plainCaption (item ${index}); MNIST's have`);
+        }
+        pair = [{ ...pair[0], caption: sample.plainCaption }, { kind: 'text', text: sample.plainCaption }];
+      }
       const size = documentLength(pair, sequence.patchesPerImage, this.tokenizer);
       if (rows.peek(size) >= batchSize) yield flush();
       rows.place(size, () => `item ${index} (caption ${JSON.stringify(sample.caption)})`);

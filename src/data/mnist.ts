@@ -155,7 +155,7 @@ export class MnistDataset implements ImageDataset {
     const image = channels === 1 ? resized : repeatChannels(resized, channels);
     const digit = labels[source];
     const caption = fillTemplate(templates[rng.int(templates.length)], digit);
-    return { image, height: size, width: size, channels, caption, label: digit };
+    return { image, height: size, width: size, channels, caption, plainCaption: canonicalCaption(digit), label: digit };
   }
 }
 

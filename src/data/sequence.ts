@@ -63,6 +63,14 @@ export interface SequenceConfig {
    * gradient of pure noise, while the caption after an image carries the signal captioning learns from.
    */
   readonly promptLoss: boolean;
+  /**
+   * For the first this-many epochs, an image-first pair's caption is the sample's `plainCaption` (one fixed form,
+   * MNIST's "the digit 7") instead of the caption drawn from the templates (default 0: never). Reading the image
+   * is learned on one caption shape first, and carries over to every shape once the drawn captions take over
+   * (README, "Time to quality"). Caption-first pairs, the prompts text-to-image learns from, keep the drawn
+   * captions throughout. Needs a dataset whose samples have a plainCaption (MNIST's do).
+   */
+  readonly plainCaptionEpochs: number;
 }
 
 export const DEFAULT_SEQUENCE_CONFIG: SequenceConfig = {
@@ -72,6 +80,7 @@ export const DEFAULT_SEQUENCE_CONFIG: SequenceConfig = {
   captionDropout: 0.1,
   pack: false,
   promptLoss: true,
+  plainCaptionEpochs: 0,
 };
 
 /** One image's place in a batch. */
@@ -118,6 +127,9 @@ export function validateSequenceConfig(c: SequenceConfig): SequenceConfig {
   check.probability('sequence.captionDropout', c.captionDropout);
   check.oneOf('sequence.pack', c.pack, [true, false]);
   check.oneOf('sequence.promptLoss', c.promptLoss, [true, false]);
+  if (!Number.isInteger(c.plainCaptionEpochs) || c.plainCaptionEpochs < 0) {
+    throw new ConfigError('sequence.plainCaptionEpochs', c.plainCaptionEpochs, 'a whole number of epochs >= 0');
+  }
   if (c.length < c.patchesPerImage + 4) {
     throw new ConfigError('sequence.length', c.length, `at least patchesPerImage + 4 = ${c.patchesPerImage + 4} (BOS, BOI, the patches, EOI, EOS)`);
   }

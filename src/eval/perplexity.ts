@@ -79,9 +79,10 @@ export function heldOutLoader(
       batchSize: options.batchSize,
       shuffle: false,
       dropLast: false,
-      // Every document keeps its caption and its order: no caption dropout, no random image-first pairs; and every
-      // caption token is a target, whatever the training's sequence.promptLoss, so the metric reads the same.
-      sequence: { ...model.config.sequence, captionDropout: 0, imageFirstProb: options.order === 'image-first' ? 1 : 0, promptLoss: true },
+      // Every document keeps its caption and its order: no caption dropout, no random image-first pairs, no plain
+      // captions; and every caption token is a target, whatever the training's sequence.promptLoss, so the metric
+      // reads the same.
+      sequence: { ...model.config.sequence, captionDropout: 0, imageFirstProb: options.order === 'image-first' ? 1 : 0, promptLoss: true, plainCaptionEpochs: 0 },
     },
     { rng: options.rng, images: inputs.images, tokenizer: inputs.tokenizer ?? byteTokenizer },
   );

@@ -88,3 +88,33 @@ test('batches() runs across epochs; a dataset too small for one batch and bad co
   const tight = new DataLoader(toy(3), { batchSize: 1, sequence: { ...sequence, length: 12, captionDropout: 0 } }, { rng: new Rng(0) });
   assert.throws(() => all(tight.epoch(0)), (e: unknown) => e instanceof ConfigError && e.field === 'sequence.length' && /at least 17 to hold item \d \(caption "item \d #\d"\)/.test(e.message));
 });
+
+test('plainCaptionEpochs: image-first pairs read the plain caption in those epochs only; caption-first pairs and the draws are untouched', () => {
+  const n = 40;
+  const plainToy: ImageDataset = { ...toy(n), get: (i: number, r: Rng = new Rng(0)) => ({ ...toy(n).get(i, r), plainCaption: `plain ${i}` }) };
+  const seq = { ...sequence, imageFirstProb: 0.5, captionDropout: 0.2 };
+  const make = (plainCaptionEpochs: number): DataLoader => new DataLoader(plainToy, { batchSize: 4, sequence: { ...seq, plainCaptionEpochs } }, { rng: new Rng(5) });
+  // Per slot of epoch e: [item, caption, image-first].
+  const slots = (loader: DataLoader, e: number): [number, string, boolean][] =>
+    all(loader.epoch(e)).flatMap((b) => b.slots.map((s) => [b.items[s.source], b.captions[s.source] ?? '', s.imageFirst] as [number, string, boolean]));
+  const off = slots(make(0), 0);
+  const on = slots(make(1), 0);
+  assert.deepEqual(on.map(([i, , f]) => [i, f]), off.map(([i, , f]) => [i, f]), 'the same items, order and dropout');
+  let imageFirst = 0;
+  on.forEach(([i, caption, first], k) => {
+    if (first && off[k][1] !== '') {
+      imageFirst++;
+      assert.equal(caption, `plain ${i}`);
+    } else {
+      assert.equal(caption, off[k][1]);
+    }
+  });
+  assert.ok(imageFirst >= 5, `only ${imageFirst} image-first pairs`);
+  // Epoch 1 is past the plain epochs: every caption as drawn.
+  assert.deepEqual(slots(make(1), 1), slots(make(0), 1));
+  // A dataset without plain captions, and bad values, fail by field.
+  assert.throws(() => all(new DataLoader(toy(n), { batchSize: 4, sequence: { ...seq, plainCaptionEpochs: 1 } }).epoch(0)), (e: unknown) => e instanceof ConfigError && /sequence\.plainCaptionEpochs/.test(e.message) && /no plainCaption/.test(e.message));
+  for (const bad of [-1, 0.5]) {
+    assert.throws(() => new DataLoader(plainToy, { batchSize: 4, sequence: { ...seq, plainCaptionEpochs: bad } }), (e: unknown) => e instanceof ConfigError && /sequence\.plainCaptionEpochs/.test(e.message));
+  }
+});
