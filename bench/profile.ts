@@ -14,11 +14,9 @@
 import { tf } from '../src/engine/tf';
 import { initEngine } from '../src/engine/engine';
 import { nativeCpuThreads } from '../src/engine/nativecpu';
-import { Rng, setSeed } from '../src/engine/random';
-import { Transfusion } from '../src/model/transfusion';
-import { Trainer, makeTrainConfig } from '../src/train/trainer';
+import { Rng } from '../src/engine/random';
 import { textToImage } from '../src/generate/index';
-import { captions, referenceBatch } from './train';
+import { benchModel, captions } from './train';
 
 function option(name: string, fallback: number): number {
   const at = process.argv.indexOf(`--${name}`);
@@ -34,14 +32,8 @@ async function main(): Promise<void> {
   const top = option('top', 20);
   const byShape = process.argv.includes('--by-shape');
   const engine = await initEngine({ backend: 'nativecpu' });
-  setSeed(0);
-  const model = Transfusion.create('tiny');
-  const { channels, height, width } = model.config.net.latent;
-  // The bench's trainer settings (bench/train.ts), so the two measure the same step.
-  const trainer = new Trainer(model, makeTrainConfig({ gradClip: 0, lrSchedule: { kind: 'constant' }, optimizer: { weightDecay: 0.01 } }));
-  const rng = new Rng(1);
-  const batches = Array.from({ length: 2 }, () => referenceBatch(rng, model.net.patchesPerImage, channels * height * width));
-  let i = 0;
+  // The bench's model, trainer and batches (bench/train.ts), so the two measure the same step.
+  const { model, trainer, rng, loss } = benchModel();
   const sampling = process.argv.includes('--sampling');
   const prompts = captions(16, rng);
   // The bench's sampling (bench/train.ts): 16 images, 50 DDIM steps, guidance 3, the prompt in a KV cache.
@@ -50,7 +42,7 @@ async function main(): Promise<void> {
     images.dataSync();
     images.dispose();
   };
-  const step = sampling ? sample : (): void => void trainer.trainStep(() => model.loss(batches[i++ % batches.length], rng));
+  const step = sampling ? sample : (): void => void trainer.trainStep(loss);
   for (let s = 0; s < warmup; s++) step();
   const wall: number[] = [];
   for (let s = 0; s < steps; s++) {

@@ -155,9 +155,12 @@ export function captions(n: number, rng: Rng): string[] {
   return Array.from({ length: n }, () => String.fromCharCode(...Array.from({ length: TEXT - 1 }, () => 32 + rng.int(95))));
 }
 
-async function labChild(o: BenchOptions): Promise<void> {
-  const engine = await initEngine({ backend: 'nativecpu' });
-  const threads = nativeCpuThreads() ?? 0;
+/**
+ * The lab's side of the yardstick: the `tiny` model (seed 0), its trainer with the reference's settings (no
+ * clipping, constant lr, weight decay 0.01) and a loss over two reference batches in turn. bench/profile.ts
+ * profiles the same step.
+ */
+export function benchModel(): { model: Transfusion; trainer: Trainer; rng: Rng; loss: () => ReturnType<Transfusion['loss']> } {
   setSeed(0);
   const model = Transfusion.create('tiny');
   const { channels, height, width } = model.config.net.latent;
@@ -165,7 +168,13 @@ async function labChild(o: BenchOptions): Promise<void> {
   const rng = new Rng(1);
   const batches = Array.from({ length: 2 }, () => referenceBatch(rng, model.net.patchesPerImage, channels * height * width));
   let i = 0;
-  const loss = () => model.loss(batches[i++ % batches.length], rng);
+  return { model, trainer, rng, loss: () => model.loss(batches[i++ % batches.length], rng) };
+}
+
+async function labChild(o: BenchOptions): Promise<void> {
+  const engine = await initEngine({ backend: 'nativecpu' });
+  const threads = nativeCpuThreads() ?? 0;
+  const { model, trainer, rng, loss } = benchModel();
   for (let s = 0; s < o.warmup; s++) trainer.trainStep(loss);
   const tensorsAfterWarmup = tf.memory().numTensors;
   const stepMs: number[] = [];
@@ -192,7 +201,7 @@ async function labChild(o: BenchOptions): Promise<void> {
   }
   const rssEnd = Math.round(process.resourceUsage().maxRSS / 1024);
   const result: ChildResult = {
-    side: 'nativecpu', impl: `nativecpu on ${engine.device}`, threads, params: model.numParameters(), seq: batches[0].length, batch: BATCH,
+    side: 'nativecpu', impl: `nativecpu on ${engine.device}`, threads, params: model.numParameters(), seq: TEXT + 1 + model.net.patchesPerImage + 1, batch: BATCH,
     steps: o.steps, step_ms: stepMs, sgemm: { n: o.sgemm, gflops: +sgemmGflops(o.sgemm, o.sgemmReps).toFixed(2) },
     peak_rss_train_mb: rssTrain, peak_rss_mb: rssEnd, sampling, tensor_drift: tensorDrift,
   };

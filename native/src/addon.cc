@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <type_traits>
 
 #include "blas.h"
@@ -68,6 +69,17 @@ View view(const Napi::CallbackInfo& info, size_t i, const char* name) {
 }
 
 int64_t length(const Napi::CallbackInfo& info, size_t i, const char* name) { return view(info, i, name).length; }
+
+/** An element of a JS array that must be a Float32Array (a list argument): its data and length. */
+std::pair<float*, int64_t> float_array(const Napi::Env& env, Napi::Value v, const char* message) {
+  napi_typedarray_type type;
+  size_t len;
+  void* data;
+  if (!v.IsTypedArray() || napi_get_typedarray_info(env, v, &type, &len, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float32_array)
+    fail(env, message);
+  return {static_cast<float*>(data), static_cast<int64_t>(len)};
+}
 
 /** The typed array at info[i], checked for element type and for at least `need` elements. */
 template <class T>
@@ -200,14 +212,9 @@ Napi::Value AddN(const Napi::CallbackInfo& info) {
   float* out = f32(info, 1, "out", n);
   std::vector<const float*> xs;
   for (uint32_t i = 0; i < list.Length(); ++i) {
-    napi_typedarray_type type;
-    size_t len;
-    void* data;
-    Napi::Value v = list.Get(i);
-    if (!v.IsTypedArray() || napi_get_typedarray_info(info.Env(), v, &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        type != napi_float32_array || static_cast<int64_t>(len) < n)
-      fail(info.Env(), "every addend must be a Float32Array of the output's length");
-    xs.push_back(static_cast<const float*>(data));
+    const auto [data, len] = float_array(info.Env(), list.Get(i), "every addend must be a Float32Array of the output's length");
+    if (len < n) fail(info.Env(), "every addend must be a Float32Array of the output's length");
+    xs.push_back(data);
   }
   if (xs.empty()) fail(info.Env(), "addN needs at least one addend");
   add_n(xs.data(), static_cast<int>(xs.size()), out, n);
@@ -383,16 +390,10 @@ Napi::Value AdamW(const Napi::CallbackInfo& info) {
     float* ptrs[7];
     int64_t n = -1;
     for (uint32_t j = 0; j < 7; ++j) {
-      napi_typedarray_type type;
-      size_t len;
-      void* data;
-      Napi::Value v = t.Get(j);
-      if (!v.IsTypedArray() || napi_get_typedarray_info(info.Env(), v, &type, &len, &data, nullptr, nullptr) != napi_ok ||
-          type != napi_float32_array)
-        fail(info.Env(), "adamw: every buffer must be a Float32Array");
-      if (n < 0) n = static_cast<int64_t>(len);
-      if (static_cast<int64_t>(len) < n) fail(info.Env(), "adamw: a buffer is shorter than its parameter");
-      ptrs[j] = static_cast<float*>(data);
+      const auto [data, len] = float_array(info.Env(), t.Get(j), "adamw: every buffer must be a Float32Array");
+      if (n < 0) n = len;
+      if (len < n) fail(info.Env(), "adamw: a buffer is shorter than its parameter");
+      ptrs[j] = data;
     }
     tensors.push_back({ptrs[0], ptrs[1], ptrs[2], ptrs[3], ptrs[4], ptrs[5], ptrs[6], n, decay[i] != 0});
   }
@@ -407,15 +408,9 @@ Napi::Value SumSquares(const Napi::CallbackInfo& info) {
   std::vector<const float*> xs;
   std::vector<int64_t> lengths;
   for (uint32_t i = 0; i < list.Length(); ++i) {
-    napi_typedarray_type type;
-    size_t len;
-    void* data;
-    Napi::Value v = list.Get(i);
-    if (!v.IsTypedArray() || napi_get_typedarray_info(info.Env(), v, &type, &len, &data, nullptr, nullptr) != napi_ok ||
-        type != napi_float32_array)
-      fail(info.Env(), "sumSquares: every array must be a Float32Array");
-    xs.push_back(static_cast<const float*>(data));
-    lengths.push_back(static_cast<int64_t>(len));
+    const auto [data, len] = float_array(info.Env(), list.Get(i), "sumSquares: every array must be a Float32Array");
+    xs.push_back(data);
+    lengths.push_back(len);
   }
   return Napi::Number::New(info.Env(), sum_squares(xs.data(), lengths.data(), static_cast<int64_t>(xs.size())));
 }

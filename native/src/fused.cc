@@ -148,32 +148,6 @@ void rotate_rows(const float* src, int64_t stride, float* dst, int64_t dst_strid
   }
 }
 
-/** Softmax of one row in place, as reduce.cc's softmax (max subtracted, fast_exp, lane sums). */
-void softmax_row(float* o, int64_t n) {
-  constexpr int kWide = 16;
-  float m = o[0];
-  bool nan = false;
-  for (int64_t i = 0; i < n; ++i) {
-    nan |= o[i] != o[i];
-    m = o[i] > m ? o[i] : m;
-  }
-  if (nan) m = o[0] - o[0] + __builtin_nanf("");
-  float lanes[kWide] = {0};
-  int64_t i = 0;
-  for (; i + kWide <= n; i += kWide)
-    for (int l = 0; l < kWide; ++l) {
-      o[i + l] = fast_exp(o[i + l] - m);
-      lanes[l] += o[i + l];
-    }
-  float total = 0;
-  for (; i < n; ++i) {
-    o[i] = fast_exp(o[i] - m);
-    total += o[i];
-  }
-  for (int l = 0; l < kWide; ++l) total += lanes[l];
-  for (int64_t j = 0; j < n; ++j) o[j] = o[j] / total;
-}
-
 }  // namespace
 
 void attention(const AttentionShape& g, const float* q, const float* k, const float* v, const float* cos,
@@ -195,7 +169,7 @@ void attention(const AttentionShape& g, const float* q, const float* k, const fl
         float* row = p + i * L;
         if (bm)
           for (int64_t j = 0; j < L; ++j) row[j] += bm[i * L + j];
-        softmax_row(row, L);
+        softmax_row(row, row, L);
       }
       cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, L, Dh, L, 1.0f, p, L, v + off, D, 0.0f, out + off, D);
     }
@@ -258,7 +232,7 @@ void attention_cached(const AttentionShape& g, int64_t past, const float* q, con
         float* row = p.data() + i * Lk;
         if (bm)
           for (int64_t j = 0; j < Lk; ++j) row[j] += bm[i * Lk + j];
-        softmax_row(row, Lk);
+        softmax_row(row, row, Lk);
       }
       cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, L, Dh, past, 1.0f, p.data(), Lk, pv, Dh, 0.0f, out + off, D);
       cblas_sgemm(kRowMajor, kNoTrans, kNoTrans, L, Dh, L, 1.0f, p.data() + past, Lk, v + off, D, 1.0f, out + off, D);

@@ -34,33 +34,6 @@ double sum_row(const float* x, int64_t n) {
   return s;
 }
 
-/** Max (or min) of a row, NaN if any element is NaN (like the JS kernels). Lane-wise, so it vectorises. */
-template <bool kMax>
-float extreme_row(const float* x, int64_t n) {
-  constexpr int kWide = 16;
-  float acc[kWide];
-  int nan[kWide] = {0};
-  std::fill(acc, acc + kWide, x[0]);
-  int64_t i = 0;
-  for (; i + kWide <= n; i += kWide)
-    for (int l = 0; l < kWide; ++l) {
-      const float v = x[i + l];
-      acc[l] = (kMax ? v > acc[l] : v < acc[l]) ? v : acc[l];
-      nan[l] |= v != v;
-    }
-  float m = acc[0];
-  int any = 0;
-  for (int l = 0; l < kWide; ++l) {
-    m = (kMax ? acc[l] > m : acc[l] < m) ? acc[l] : m;
-    any |= nan[l];
-  }
-  for (; i < n; ++i) {
-    m = (kMax ? x[i] > m : x[i] < m) ? x[i] : m;
-    any |= x[i] != x[i];
-  }
-  return any ? std::numeric_limits<float>::quiet_NaN() : m;
-}
-
 /** One partial result over rows [r0, r1) of a [R, width] block: double sums, or float extremes. */
 void accumulate_rows(Reduce op, const float* x, int64_t r0, int64_t r1, int64_t width, int64_t stride,
                      double* acc) {
@@ -206,27 +179,11 @@ void reduce(Reduce op, const float* x, const Shape& shape, const std::vector<boo
 
 void softmax(const float* x, float* out, int64_t rows, int64_t n) {
   if (n == 0) return;
-  constexpr int kWide = 16;
   parallel_for(rows, std::max<int64_t>(1, kGrain / n), [&](int64_t b, int64_t e) {
     for (int64_t row = b; row < e; ++row) {
       const float* in = x + row * n;
       float* o = out + row * n;
-      const float m = extreme_row<true>(in, n);
-      // Exponentials and their sum in one pass; lane sums keep the float rounding error near 1 ulp.
-      float lanes[kWide] = {0};
-      int64_t i = 0;
-      for (; i + kWide <= n; i += kWide)
-        for (int l = 0; l < kWide; ++l) {
-          o[i + l] = fast_exp(in[i + l] - m);
-          lanes[l] += o[i + l];
-        }
-      float total = 0;
-      for (; i < n; ++i) {
-        o[i] = fast_exp(in[i] - m);
-        total += o[i];
-      }
-      for (int l = 0; l < kWide; ++l) total += lanes[l];
-      for (int64_t j = 0; j < n; ++j) o[j] = o[j] / total;
+      softmax_row(in, o, n);
     }
   });
 }

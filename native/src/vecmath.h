@@ -2,8 +2,10 @@
 // Softmax, sigmoid, SiLU and ELU spend most of their time in exp, so this is where it pays.
 #pragma once
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
+#include <limits>
 
 namespace nativecpu {
 
@@ -35,6 +37,56 @@ inline float fast_exp(float x) {
   std::memcpy(&s1, &e1, 4);
   std::memcpy(&s2, &e2, 4);
   return p * s1 * s2;
+}
+
+/** Max (or min) of a row, NaN if any element is NaN (like the JS kernels). Lane-wise, so it vectorises. */
+template <bool kMax>
+inline float extreme_row(const float* x, int64_t n) {
+  constexpr int kWide = 16;
+  float acc[kWide];
+  int nan[kWide] = {0};
+  std::fill(acc, acc + kWide, x[0]);
+  int64_t i = 0;
+  for (; i + kWide <= n; i += kWide)
+    for (int l = 0; l < kWide; ++l) {
+      const float v = x[i + l];
+      acc[l] = (kMax ? v > acc[l] : v < acc[l]) ? v : acc[l];
+      nan[l] |= v != v;
+    }
+  float m = acc[0];
+  int any = 0;
+  for (int l = 0; l < kWide; ++l) {
+    m = (kMax ? acc[l] > m : acc[l] < m) ? acc[l] : m;
+    any |= nan[l];
+  }
+  for (; i < n; ++i) {
+    m = (kMax ? x[i] > m : x[i] < m) ? x[i] : m;
+    any |= x[i] != x[i];
+  }
+  return any ? std::numeric_limits<float>::quiet_NaN() : m;
+}
+
+/**
+ * Softmax of one row of n >= 1 (in == out allowed): the row's max subtracted, exponentials and their sum in one
+ * pass (lane sums keep the float rounding error near 1 ulp), then divided. NaN anywhere makes the row NaN.
+ */
+inline void softmax_row(const float* in, float* o, int64_t n) {
+  constexpr int kWide = 16;
+  const float m = extreme_row<true>(in, n);
+  float lanes[kWide] = {0};
+  int64_t i = 0;
+  for (; i + kWide <= n; i += kWide)
+    for (int l = 0; l < kWide; ++l) {
+      o[i + l] = fast_exp(in[i + l] - m);
+      lanes[l] += o[i + l];
+    }
+  float total = 0;
+  for (; i < n; ++i) {
+    o[i] = fast_exp(in[i] - m);
+    total += o[i];
+  }
+  for (int l = 0; l < kWide; ++l) total += lanes[l];
+  for (int64_t j = 0; j < n; ++j) o[j] = o[j] / total;
 }
 
 }  // namespace nativecpu
