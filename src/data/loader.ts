@@ -103,11 +103,12 @@ export class DataLoader implements Iterable<LoaderBatch> {
       return out;
     };
     const plain = epoch < sequence.plainCaptionEpochs;
+    const pairing = plain && sequence.plainCaptionImageFirstProb !== null ? { ...sequence, imageFirstProb: sequence.plainCaptionImageFirstProb } : sequence;
     for (const index of order) {
       const sample = this.dataset.get(index, captionRng);
       // The drawn caption decides dropout and order (the same draws either way), then an image-first pair in a
       // plain-caption epoch reads its sample's one fixed form instead (SequenceConfig.plainCaptionEpochs).
-      let pair = pairDocument(0, sample.caption, sequence, layoutRng);
+      let pair = pairDocument(0, sample.caption, pairing, layoutRng);
       if (plain && pair.length === 2 && pair[0].kind === 'image') {
         if (sample.plainCaption === undefined) {
           throw new ConfigError('sequence.plainCaptionEpochs', sequence.plainCaptionEpochs, `0 for this dataset: its samples have no plainCaption (item ${index}); MNIST's have`);

@@ -71,6 +71,11 @@ export interface SequenceConfig {
    * captions throughout. Needs a dataset whose samples have a plainCaption (MNIST's do).
    */
   readonly plainCaptionEpochs: number;
+  /**
+   * The image-first probability during the plain-caption epochs (default null: `imageFirstProb` throughout). 1 makes
+   * those epochs a reading warm-up, every pair image-first; text-to-image then trains on the drawn captions after it.
+   */
+  readonly plainCaptionImageFirstProb: number | null;
 }
 
 export const DEFAULT_SEQUENCE_CONFIG: SequenceConfig = {
@@ -81,6 +86,7 @@ export const DEFAULT_SEQUENCE_CONFIG: SequenceConfig = {
   pack: false,
   promptLoss: true,
   plainCaptionEpochs: 0,
+  plainCaptionImageFirstProb: null,
 };
 
 /** One image's place in a batch. */
@@ -130,6 +136,7 @@ export function validateSequenceConfig(c: SequenceConfig): SequenceConfig {
   if (!Number.isInteger(c.plainCaptionEpochs) || c.plainCaptionEpochs < 0) {
     throw new ConfigError('sequence.plainCaptionEpochs', c.plainCaptionEpochs, 'a whole number of epochs >= 0');
   }
+  if (c.plainCaptionImageFirstProb !== null) check.probability('sequence.plainCaptionImageFirstProb', c.plainCaptionImageFirstProb);
   if (c.length < c.patchesPerImage + 4) {
     throw new ConfigError('sequence.length', c.length, `at least patchesPerImage + 4 = ${c.patchesPerImage + 4} (BOS, BOI, the patches, EOI, EOS)`);
   }

@@ -118,3 +118,16 @@ test('plainCaptionEpochs: image-first pairs read the plain caption in those epoc
     assert.throws(() => new DataLoader(plainToy, { batchSize: 4, sequence: { ...seq, plainCaptionEpochs: bad } }), (e: unknown) => e instanceof ConfigError && /sequence\.plainCaptionEpochs/.test(e.message));
   }
 });
+
+test('plainCaptionImageFirstProb: a reading warm-up, every pair image-first and plain in the plain epochs, the usual mix after', () => {
+  const n = 40;
+  const plainToy: ImageDataset = { ...toy(n), get: (i: number, r: Rng = new Rng(0)) => ({ ...toy(n).get(i, r), plainCaption: `plain ${i}` }) };
+  const seq = { ...sequence, imageFirstProb: 0.2, captionDropout: 0.1, plainCaptionEpochs: 1, plainCaptionImageFirstProb: 1 };
+  const loader = new DataLoader(plainToy, { batchSize: 4, sequence: seq }, { rng: new Rng(6) });
+  const slots = (e: number) => all(loader.epoch(e)).flatMap((b) => b.slots.map((s) => ({ item: b.items[s.source], caption: b.captions[s.source] ?? '', first: s.imageFirst })));
+  const warm = slots(0).filter((s) => s.caption !== '');
+  assert.ok(warm.length >= 20 && warm.every((s) => s.first && s.caption === `plain ${s.item}`));
+  const after = slots(1).filter((s) => s.caption !== '');
+  assert.ok(after.some((s) => !s.first) && after.every((s) => !s.caption.startsWith('plain')));
+  assert.throws(() => new DataLoader(plainToy, { batchSize: 4, sequence: { ...seq, plainCaptionImageFirstProb: 1.5 } }), (e: unknown) => e instanceof ConfigError && /sequence\.plainCaptionImageFirstProb/.test(e.message));
+});
