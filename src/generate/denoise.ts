@@ -94,6 +94,8 @@ export function denoiseImages(net: TransfusionNet, rows: readonly ContextRow[], 
   const trajectory: Trajectory | null = options.trajectory ? { t: times, xt: [noise.clone()], predX0: [] } : null;
   const cache = options.cache ? net.transformer.newCache() : null;
   let x = noise;
+  // Every step runs the same layouts, so one attention mask serves them all (built at the first step).
+  const shared: { mask: tf.Tensor | null } = { mask: null };
   try {
     if (cache) {
       // The prefix's keys and values, kept by the cache past this tidy; its hidden states are not needed.
@@ -105,7 +107,8 @@ export function denoiseImages(net: TransfusionNet, rows: readonly ContextRow[], 
       const [t, tPrev] = [times[k], times[k + 1]];
       const step = tf.tidy((): { prev: tf.Tensor; predX0: tf.Tensor; probes: tf.Tensor } => {
         const input = windowInput(layout, cache ? P : 0, { latents: guidance === null ? x : tf.concat([x, x], 0), t });
-        const out = net.forward(input, cache ? { cache: { store: cache, mode: 'read' }, queryStart: P } : {});
+        shared.mask ??= tf.keep(net.attentionMask(input.layouts, cache ? P : 0));
+        const out = net.forward(input, cache ? { cache: { store: cache, mode: 'read' }, queryStart: P, mask: shared.mask } : { mask: shared.mask });
         // The fresh images are the first slots (windowInput), so their predictions are the first rows.
         const fresh = (out.prediction as tf.Tensor).slice(0, all.length);
         const prediction = guidance === null ? fresh : cfgCombine(fresh.slice(0, R), fresh.slice(R, R), guidance);
@@ -138,6 +141,7 @@ export function denoiseImages(net: TransfusionNet, rows: readonly ContextRow[], 
     throw error;
   } finally {
     cache?.dispose();
+    shared.mask?.dispose();
   }
   return { latents: x === noise ? x.clone() : x, trajectory };
 }

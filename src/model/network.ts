@@ -62,6 +62,11 @@ export interface ForwardOptions {
   readonly cache?: CacheUse<KVCache>;
   /** With a cache: absolute index of this input's first position in the layouts (mask rows to build). */
   readonly queryStart?: number;
+  /**
+   * The attention mask of this input's layouts from `queryStart`, as `attentionMask` builds it, when the caller
+   * runs the same layouts many times (the denoising loop: one mask for every step). Built per forward otherwise.
+   */
+  readonly mask?: tf.Tensor;
 }
 
 export class TransfusionNet extends Module {
@@ -198,10 +203,7 @@ export class TransfusionNet extends Module {
     return tf.tidy(() => {
       const temb = input.t && S > 0 ? this.timeEmbedding(input.t) : null;
       const { x, skips } = this.assemble(input, temb, start);
-      // On CPU backends the per-position rule in plain JS beats the broadcast tensor build (measured: ~30 ms vs
-      // ~180 ms for 16 x 129 x 129 on nativecpu); accelerators keep the tensor build, which stays on the device.
-      const build = CPU_BACKENDS.has(tf.getBackend()) ? materializeMaskNaive : materializeMask;
-      const mask = build(this.mask, input.layouts, { form: 'additive', queryStart: start });
+      const mask = options.mask ?? this.attentionMask(input.layouts, start);
       const positions = this.ropePositions(input, start);
       const hidden = this.transformer.forward(x, { positions, mask, cache: options.cache });
       let prediction: tf.Tensor | null = null;
@@ -212,6 +214,14 @@ export class TransfusionNet extends Module {
       // tidy keeps every tensor of the returned object; `prediction` may be null when the batch has no image.
       return { hidden, prediction } as unknown as tf.TensorContainer;
     }) as unknown as NetworkOutput;
+  }
+
+  /** The additive attention mask of `layouts`, rows from `queryStart` on: [B, L - queryStart, L]. */
+  attentionMask(layouts: SequenceInput['layouts'], queryStart = 0): tf.Tensor {
+    // On CPU backends the per-position rule in plain JS beats the broadcast tensor build (measured: ~30 ms vs
+    // ~180 ms for 16 x 129 x 129 on nativecpu); accelerators keep the tensor build, which stays on the device.
+    const build = CPU_BACKENDS.has(tf.getBackend()) ? materializeMaskNaive : materializeMask;
+    return build(this.mask, layouts, { form: 'additive', queryStart });
   }
 
   /** LM logits at chosen rows of the flattened hidden states: hidden [B, L, D], rows [M] -> [M, V]. */
