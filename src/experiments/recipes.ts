@@ -26,6 +26,21 @@ export const RECIPES = {
     train: { optimizer: { lr: 1e-3 }, emaDecay: 0.999 },
     data: { kind: 'mnist', size: 16 },
   },
+  /**
+   * The `mnist` recipe with a reading warm-up (README, "Time to quality", row X): for the first epoch (612 steps)
+   * every pair is image-first and captioned in one form, "the digit 7" (`sequence.plainCaptionEpochs`,
+   * `plainCaptionImageFirstProb`), then the paper's mix and the six templates. Over seeds 0-3 it captions at
+   * 0.39 +- 0.07 against the `mnist` recipe's 0.11 +- 0.08 (paired 95% interval +0.08 to +0.48), with
+   * text-to-image 0.66 +- 0.09 against 0.76 +- 0.10 (not distinguishable at 4 seeds).
+   */
+  'mnist-reading': {
+    preset: 'mnist',
+    model: { sequence: { plainCaptionEpochs: 1, plainCaptionImageFirstProb: 1 } },
+    steps: 3000,
+    batchSize: 16,
+    train: { optimizer: { lr: 1e-3 } },
+    data: { kind: 'mnist', size: 16 },
+  },
 } as const satisfies Record<string, ExperimentSpec>;
 
 export type RecipeName = keyof typeof RECIPES;

@@ -24,10 +24,15 @@ test('every recipe resolves to a complete experiment, and mnist-fast keeps the p
   assert.equal(fast.model.net.patchSize, 4, 'the fast recipe cuts 16 patches per digit');
   assert.equal(paper.net.patchSize, 2, 'the mnist preset is unchanged');
   assert.equal(paper.objective.lambda, 5);
+  const reading = resolveExperiment(RECIPES['mnist-reading']);
+  assert.equal(reading.model.net.patchSize, 2, 'mnist-reading is the mnist network');
+  assert.equal(reading.model.sequence.plainCaptionEpochs, 1);
+  assert.equal(reading.model.sequence.plainCaptionImageFirstProb, 1);
+  assert.equal(reading.model.sequence.imageFirstProb, 0.2, "after the warm-up, the paper's mix");
 });
 
-test('the mnist-fast recipe learns in a short run (loss falls) and leaks no tensors', async () => {
-  const config = resolveExperiment({ ...RECIPES['mnist-fast'], steps: 24, batchSize: 8 });
+for (const name of ['mnist-fast', 'mnist-reading'] as const) test(`the ${name} recipe learns in a short run (loss falls) and leaks no tensors`, async () => {
+  const config = resolveExperiment({ ...RECIPES[name], steps: 24, batchSize: 8 });
   setSeed(config.seed);
   const before = tf.memory().numTensors;
   const session = TrainingRun.create(buildDataset(config.data), { preset: config.model, train: config.train, loader: { batchSize: config.batchSize }, seed: config.seed });
