@@ -129,7 +129,7 @@ export class MultiHeadAttention extends Module {
           k = this.kNorm.forward(k);
         }
         const { cos, sin } = checkTables(inputs.rotary ?? rotaryTables(positions, this.headDim, this.ropeBase), batch, length, this.headDim / 2);
-        const out = past ? fusedCachedAttention(q, k, v, past.k, past.v, cos.toFloat(), sin.toFloat(), bias) : fusedAttention(q, k, v, cos.toFloat(), sin.toFloat(), bias);
+        const out = past ? fusedCachedAttention(q, k, v, past.k, past.v, cos, sin, bias) : fusedAttention(q, k, v, cos, sin, bias);
         return this.wo.forward(out.reshape([batch, length, this.dModel]));
       }
       let q = this.splitHeads(this.wq.forward(x));
