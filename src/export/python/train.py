@@ -39,6 +39,7 @@ import json
 import math
 import os
 import platform
+import sys
 import time
 
 import torch
@@ -150,6 +151,14 @@ def ema_decay(train, step):
     return min(train['emaDecay'], (1 + step) / (10 + step)) if train['emaWarmup'] else train['emaDecay']
 
 
+def refuse(message):
+    """Exit 1 with `message` on stderr in one write, its newline included. Under torchrun every rank refuses at once,
+    and SystemExit(message) writes the message and its newline separately, so two ranks' lines could run together."""
+    sys.stderr.write(message + '\n')
+    sys.stderr.flush()
+    raise SystemExit(1)
+
+
 def fsdp_refusal():
     """Why --fsdp cannot train here, as one message. Checked before the process group starts, so every rank stops at
     once with the reason rather than deep inside a forward."""
@@ -237,11 +246,11 @@ def main():
     if args.steps < 0:
         raise SystemExit(f'--steps: got {args.steps}; expected an integer >= 0')
     if args.fsdp:
-        raise SystemExit(fsdp_refusal())
+        refuse(fsdp_refusal())
     if args.backend != 'gloo':
         # nccl moves only CUDA tensors, and this script keeps every tensor on the CPU: it would fail in the first
         # all-reduce, after the process group is up, rather than here with the reason.
-        raise SystemExit(f"--backend: got {args.backend!r}; this train.py keeps the model and batches on the CPU, so only 'gloo' works (GPU placement for nccl is not written yet)")
+        refuse(f"--backend: got {args.backend!r}; this train.py keeps the model and batches on the CPU, so only 'gloo' works (GPU placement for nccl is not written yet)")
 
     distributed = 'WORLD_SIZE' in os.environ
     if distributed:
