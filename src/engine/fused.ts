@@ -9,7 +9,7 @@
  */
 import { tf } from './tf';
 import { NATIVECPU, nativeCpuAddon } from './nativecpu';
-import { FUSED } from './nativecpuFused';
+import { FUSED, runFused } from './nativecpuFused';
 
 function fromEnvironment(): boolean {
   const v = process.env.TRANSFUSION_FUSED;
@@ -31,8 +31,7 @@ export function fusedOn(): boolean {
   return enabled && tf.getBackend() === NATIVECPU;
 }
 
-const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor =>
-  tf.engine().runKernel(name, inputs, attrs) as tf.Tensor;
+const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor => runFused(name, inputs, attrs) as tf.Tensor;
 
 /** x [..., D] float32, weight [D] float32: RMSNorm in one kernel (call only when fusedOn()). */
 export function fusedRmsNorm(x: tf.Tensor, weight: tf.Tensor, eps: number): tf.Tensor {
@@ -60,7 +59,7 @@ export function fusedRotary(x: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor): tf.Te
 export function fusedAttention(q: tf.Tensor, k: tf.Tensor, v: tf.Tensor, cos: tf.Tensor, sin: tf.Tensor, bias: tf.Tensor | null): tf.Tensor {
   const inputs: tf.NamedTensorMap = { q, k, v, cos, sin };
   if (bias) inputs.bias = bias;
-  const [out, probs] = tf.engine().runKernel(FUSED.attention, inputs, {}) as tf.Tensor[];
+  const [out, probs] = runFused(FUSED.attention, inputs) as tf.Tensor[];
   // The probabilities stay alive while a gradient tape holds them (the backward needs them); this handle goes.
   probs.dispose();
   return out;

@@ -1,6 +1,7 @@
 /**
- * The fused kernels of `nativecpu` (native/src/fused.cc): RMSNorm, SwiGLU's gate and RoPE's rotation, each with
- * its backward, as tfjs kernels of their own names with registered gradients. They exist on this backend only;
+ * The fused kernels of `nativecpu` (native/src/fused.cc): RMSNorm, SwiGLU's gate, RoPE's rotation and attention
+ * (with RoPE, and over a KV cache's past), each with its backward, as tfjs kernels of their own names with
+ * registered gradients. They exist on this backend only;
  * src/engine/fused.ts calls them when `nativecpu` runs and the composed ops otherwise, so every other backend
  * computes the same functions.
  *
@@ -34,6 +35,9 @@ function floats(args: KernelArgs, name: string): { info: tf.TensorInfo; values: 
   if (!values) throw new Error(`nativecpu fused kernel: input '${name}' is ${info.dtype}, not float32`);
   return { info, values };
 }
+
+/** Whether `t` (RoPE tables, an additive mask) has one row per batch row, rather than one shared by all. */
+const perRow = (t: tf.TensorInfo, batch: number): boolean => t.shape[0] === batch && batch > 1;
 
 const KERNELS: Readonly<Record<string, FusedKernel>> = {
   [FUSED.rmsNorm]: (args, addon) => {
@@ -75,7 +79,7 @@ const KERNELS: Readonly<Record<string, FusedKernel>> = {
     const sin = floats(args, 'sin');
     const [batch, heads, length, width] = x.info.shape;
     const out = alloc(args.backend, sizeOf(x.info.shape));
-    addon.rotary(x.values, cos.values, sin.values, out, batch, heads, length, width / 2, cos.info.shape[0] === batch && batch > 1, attr<boolean>(args, 'inverse'));
+    addon.rotary(x.values, cos.values, sin.values, out, batch, heads, length, width / 2, perRow(cos.info, batch), attr<boolean>(args, 'inverse'));
     return output(args.backend, x.info.shape, 'float32', out);
   },
   [FUSED.attention]: (args, addon) => {
@@ -89,7 +93,7 @@ const KERNELS: Readonly<Record<string, FusedKernel>> = {
     const out = alloc(args.backend, q.values.length);
     const probs = alloc(args.backend, batch * heads * length * length);
     addon.attention(q.values, k.values, v.values, cos.values, sin.values, bias?.values ?? null, out, probs, batch, length, heads, width / 2,
-      cos.info.shape[0] === batch && batch > 1, bias !== null && bias.info.shape[0] === batch && batch > 1);
+      perRow(cos.info, batch), bias !== null && perRow(bias.info, batch));
     return [output(args.backend, q.info.shape, 'float32', out), output(args.backend, [batch, heads, length, length], 'float32', probs)];
   },
   [FUSED.attentionCached]: (args, addon) => {
@@ -104,8 +108,7 @@ const KERNELS: Readonly<Record<string, FusedKernel>> = {
     const [batch, length, heads, width] = q.info.shape;
     const out = alloc(args.backend, q.values.length);
     addon.attentionCached(q.values, k.values, v.values, pastK.values, pastV.values, pastK.info.shape[2], cos.values, sin.values,
-      bias?.values ?? null, out, batch, length, heads, width / 2, cos.info.shape[0] === batch && batch > 1,
-      bias !== null && bias.info.shape[0] === batch && batch > 1);
+      bias?.values ?? null, out, batch, length, heads, width / 2, perRow(cos.info, batch), bias !== null && perRow(bias.info, batch));
     return output(args.backend, q.info.shape, 'float32', out);
   },
   [FUSED.attentionGrad]: (args, addon) => {
@@ -119,13 +122,19 @@ const KERNELS: Readonly<Record<string, FusedKernel>> = {
     const [batch, length, heads, width] = q.info.shape;
     const [dq, dk, dv] = [0, 1, 2].map(() => alloc(args.backend, q.values.length));
     addon.attentionBackward(dy.values, q.values, k.values, v.values, cos.values, sin.values, probs.values, dq, dk, dv,
-      batch, length, heads, width / 2, cos.info.shape[0] === batch && batch > 1);
+      batch, length, heads, width / 2, perRow(cos.info, batch));
     return [dq, dk, dv].map((d) => output(args.backend, q.info.shape, 'float32', d));
   },
 };
 
-const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}) =>
+/** Runs a fused kernel on the current backend: one output, or the list of a several-output kernel. */
+export const runFused = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor | tf.Tensor[] =>
   tf.engine().runKernel(name, inputs, attrs) as tf.Tensor | tf.Tensor[];
+
+/** The gradient closure of an input that is never trained (RoPE's tables, the mask): asked for, it says so. */
+const untrained = (what: string) => (): tf.Tensor => {
+  throw new Error(`${what} have no gradient here (positions and masks are not trained)`);
+};
 
 /** The gradients, registered once per process (gradients are per kernel name, not per backend). */
 function registerGradients(): void {
@@ -136,7 +145,7 @@ function registerGradients(): void {
       const [x, weight] = saved;
       // Both gradients in one pass, computed here rather than in the per-input closures: tfjs runs each closure
       // in its own tidy, which would dispose the output the other closure returns.
-      const [dx, dw] = run(FUSED.rmsNormGrad, { dy: dy as tf.Tensor, x, weight }, { eps: attrs.eps }) as tf.Tensor[];
+      const [dx, dw] = runFused(FUSED.rmsNormGrad, { dy: dy as tf.Tensor, x, weight }, { eps: attrs.eps }) as tf.Tensor[];
       return { x: () => dx, weight: () => dw };
     },
   });
@@ -145,7 +154,7 @@ function registerGradients(): void {
     inputsToSave: ['a', 'b'],
     gradFunc: (dy, saved) => {
       const [a, b] = saved;
-      const [da, db] = run(FUSED.swigluGrad, { dy: dy as tf.Tensor, a, b }) as tf.Tensor[];
+      const [da, db] = runFused(FUSED.swigluGrad, { dy: dy as tf.Tensor, a, b }) as tf.Tensor[];
       return { a: () => da, b: () => db };
     },
   });
@@ -154,15 +163,10 @@ function registerGradients(): void {
     inputsToSave: ['cos', 'sin'],
     gradFunc: (dy, saved, attrs) => {
       const [cos, sin] = saved;
-      const table = (): tf.Tensor => {
-        throw new Error('RoPE: the angle tables have no gradient here (positions are not trained)');
-      };
-      return { x: () => run(FUSED.rotary, { x: dy as tf.Tensor, cos, sin }, { inverse: !attrs.inverse }) as tf.Tensor, cos: table, sin: table };
+      const tables = untrained("RoPE's angle tables");
+      return { x: () => runFused(FUSED.rotary, { x: dy as tf.Tensor, cos, sin }, { inverse: !attrs.inverse }) as tf.Tensor, cos: tables, sin: tables };
     },
   });
-}
-
-function registerAttentionGradient(): void {
   tf.registerGradient({
     kernelName: FUSED.attention,
     inputsToSave: ['q', 'k', 'v', 'cos', 'sin'],
@@ -171,10 +175,8 @@ function registerAttentionGradient(): void {
       const [q, k, v, cos, sin, probs] = saved;
       // Only the attention's output carries a gradient; the probabilities are returned for the backward alone.
       const dy = Array.isArray(dys) ? dys[0] : dys;
-      const [dq, dk, dv] = run(FUSED.attentionGrad, { dy, q, k, v, cos, sin, probs }) as tf.Tensor[];
-      const none = (): tf.Tensor => {
-        throw new Error('fused attention: the RoPE tables and the mask have no gradient here');
-      };
+      const [dq, dk, dv] = runFused(FUSED.attentionGrad, { dy, q, k, v, cos, sin, probs }) as tf.Tensor[];
+      const none = untrained("fused attention's RoPE tables and mask");
       return { q: () => dq, k: () => dk, v: () => dv, cos: none, sin: none, bias: none };
     },
   });
@@ -186,5 +188,4 @@ export function registerFusedKernels(backendName: string, addon: NativeAddon): v
     tf.registerKernel({ kernelName: name, backendName, kernelFunc: (params) => kernel(params as unknown as KernelArgs, addon) });
   }
   registerGradients();
-  registerAttentionGradient();
 }
