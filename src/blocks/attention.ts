@@ -52,6 +52,14 @@ export interface AttentionInputs {
   readonly rotary?: RotaryTables;
 }
 
+/** Check RoPE positions against a batch of `batch` rows of `length` new tokens: [B or 1, L] or [B or 1, L, 2]. */
+export function checkPositions(positions: tf.Tensor, batch: number, length: number): void {
+  const p = positions.shape;
+  if ((positions.rank !== 2 && positions.rank !== 3) || (p[0] !== batch && p[0] !== 1) || p[1] !== length) {
+    throw new ShapeError('attention positions', `[${batch} or 1, ${length}] or [${batch} or 1, ${length}, 2]`, p);
+  }
+}
+
 /** Check a mask against [B, Lq, Lk] and return it additive and broadcastable over heads: [B or 1, 1, Lq, Lk]. */
 export function additiveMask(mask: tf.Tensor, batch: number, lq: number, lk: number): tf.Tensor {
   const s = mask.shape;
@@ -105,10 +113,7 @@ export class MultiHeadAttention extends Module {
     if (x.rank !== 3 || x.shape[2] !== this.dModel) throw new ShapeError('attention input', `[B, L, ${this.dModel}]`, x.shape);
     const [batch, length] = x.shape;
     const { positions, mask, cache } = inputs;
-    const p = positions.shape;
-    if ((positions.rank !== 2 && positions.rank !== 3) || (p[0] !== batch && p[0] !== 1) || p[1] !== length) {
-      throw new ShapeError('attention positions', `[${batch} or 1, ${length}] or [${batch} or 1, ${length}, 2]`, p);
-    }
+    checkPositions(positions, batch, length);
     const keyLength = (cache?.store.length ?? 0) + length;
     return tf.tidy(() => {
       // Validate the mask before the cache is touched, so a bad call leaves an 'append' cache as it was.

@@ -107,11 +107,7 @@ export function rotate(x: tf.Tensor, tables: RotaryTables): tf.Tensor {
 
 /** Rotate queries or keys x [B, H, L, Dh] by angles [B or 1, L, Dh/2] (from `ropeAngles`) -> [B, H, L, Dh]. */
 export function applyRotary(x: tf.Tensor, angles: tf.Tensor): tf.Tensor {
-  const [batch, , length, headDim] = x.shape;
-  if (x.rank !== 4 || headDim % 2 !== 0) throw new ShapeError('RoPE input', '[B, H, L, Dh] with Dh even', x.shape);
-  if (angles.rank !== 3 || (angles.shape[0] !== batch && angles.shape[0] !== 1) || angles.shape[1] !== length || angles.shape[2] !== headDim / 2) {
-    throw new ShapeError('RoPE angles', `[${batch} or 1, ${length}, ${headDim / 2}]`, angles.shape);
-  }
+  // rotate checks x, then the tables, which have the angles' shape: the same errors as checking the angles here.
   return tf.tidy(() => rotate(x, { cos: angles.cos(), sin: angles.sin() }));
 }
 

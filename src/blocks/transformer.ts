@@ -9,7 +9,7 @@ import { Rng, rng as globalRng } from '../engine/random';
 import { ConfigError, DeepPartial, ShapeError, check, mergeConfig } from '../config';
 import { Module } from './module';
 import { RMSNorm } from './rmsnorm';
-import { MultiHeadAttention, additiveMask } from './attention';
+import { MultiHeadAttention, additiveMask, checkPositions } from './attention';
 import { rotaryTables, type RotaryTables } from './rope';
 import { SwiGLU } from './feedforward';
 import { Dropout } from './dropout';
@@ -163,16 +163,15 @@ export class Transformer extends Module {
       throw new RangeError(`transformer cache: has ${inputs.cache.store.nLayers} layers, the transformer ${this.config.nLayers}`);
     }
     return tf.tidy(() => {
-      // What every layer would otherwise rebuild: RoPE's cos and sin tables, and the mask in additive form.
+      // What every layer would otherwise rebuild: RoPE's cos and sin tables, and the mask in additive form. Checked
+      // in the attention's order (positions, then mask), with its errors.
       const [batch, length] = x.shape;
       const keyLength = (inputs.cache?.store.length ?? 0) + length;
-      // Positions of the wrong shape get no tables, so the attention reports them in its own words.
-      const p = inputs.positions.shape;
-      const positionsOk = (inputs.positions.rank === 2 || (inputs.positions.rank === 3 && p[2] === 2)) && (p[0] === batch || p[0] === 1) && p[1] === length;
+      checkPositions(inputs.positions, batch, length);
       const shared: TransformerInputs = {
         ...inputs,
         mask: inputs.mask ? additiveMask(inputs.mask, batch, length, keyLength) : null,
-        rotary: inputs.rotary ?? (positionsOk ? rotaryTables(inputs.positions, this.config.dModel / this.config.nHeads, this.config.ropeBase) : undefined),
+        rotary: inputs.rotary ?? rotaryTables(inputs.positions, this.config.dModel / this.config.nHeads, this.config.ropeBase),
       };
       let h = x;
       this.layers.forEach((layer, i) => {
