@@ -18,6 +18,7 @@ import {
   packDocuments,
   pairDocument,
   validateSequenceConfig,
+  imageFirstProbAt,
 } from './sequence';
 import { Tokenizer, byteTokenizer } from './tokenizer';
 
@@ -103,7 +104,7 @@ export class DataLoader implements Iterable<LoaderBatch> {
       return out;
     };
     const plain = epoch < sequence.plainCaptionEpochs;
-    const pairing = plain && sequence.plainCaptionImageFirstProb !== null ? { ...sequence, imageFirstProb: sequence.plainCaptionImageFirstProb } : sequence;
+    const pairing = { ...sequence, imageFirstProb: imageFirstProbAt(sequence, epoch) };
     for (const index of order) {
       const sample = this.dataset.get(index, captionRng);
       // The drawn caption decides dropout and order (the same draws either way), then an image-first pair in a

@@ -76,6 +76,13 @@ export interface SequenceConfig {
    * those epochs a reading warm-up, every pair image-first; text-to-image then trains on the drawn captions after it.
    */
   readonly plainCaptionImageFirstProb: number | null;
+  /**
+   * The image-first probability of each of the first epochs, epoch 0 first (default []: none). Epoch e < length
+   * uses entry e, in place of `plainCaptionImageFirstProb` and `imageFirstProb`; later epochs use those as before.
+   * `[1, 1]` with one plain-caption epoch is a two-epoch reading warm-up: the plain caption, then the drawn ones,
+   * every pair image-first; `[1, 0.6, 0.4]` tapers to the usual mix.
+   */
+  readonly imageFirstByEpoch: readonly number[];
 }
 
 export const DEFAULT_SEQUENCE_CONFIG: SequenceConfig = {
@@ -87,7 +94,23 @@ export const DEFAULT_SEQUENCE_CONFIG: SequenceConfig = {
   promptLoss: true,
   plainCaptionEpochs: 0,
   plainCaptionImageFirstProb: null,
+  imageFirstByEpoch: [],
 };
+
+/**
+ * `c` without its training curriculum (plain-caption epochs, per-epoch image-first probabilities): what an
+ * evaluation pairs with, so every epoch it draws is the usual mix with the drawn captions.
+ */
+export function withoutCurriculum(c: SequenceConfig): SequenceConfig {
+  return { ...c, plainCaptionEpochs: 0, imageFirstByEpoch: [] };
+}
+
+/** The image-first probability of epoch `epoch` (SequenceConfig.imageFirstByEpoch, then the plain epochs' and the usual one). */
+export function imageFirstProbAt(c: SequenceConfig, epoch: number): number {
+  if (epoch < c.imageFirstByEpoch.length) return c.imageFirstByEpoch[epoch];
+  if (epoch < c.plainCaptionEpochs && c.plainCaptionImageFirstProb !== null) return c.plainCaptionImageFirstProb;
+  return c.imageFirstProb;
+}
 
 /** One image's place in a batch. */
 export interface ImageSlot {
@@ -137,6 +160,8 @@ export function validateSequenceConfig(c: SequenceConfig): SequenceConfig {
     throw new ConfigError('sequence.plainCaptionEpochs', c.plainCaptionEpochs, 'a whole number of epochs >= 0');
   }
   if (c.plainCaptionImageFirstProb !== null) check.probability('sequence.plainCaptionImageFirstProb', c.plainCaptionImageFirstProb);
+  if (!Array.isArray(c.imageFirstByEpoch)) throw new ConfigError('sequence.imageFirstByEpoch', c.imageFirstByEpoch, 'an array of probabilities, one per epoch from epoch 0');
+  c.imageFirstByEpoch.forEach((p, e) => check.probability(`sequence.imageFirstByEpoch[${e}]`, p));
   if (c.length < c.patchesPerImage + 4) {
     throw new ConfigError('sequence.length', c.length, `at least patchesPerImage + 4 = ${c.patchesPerImage + 4} (BOS, BOI, the patches, EOI, EOS)`);
   }

@@ -11,7 +11,7 @@ import { tf } from '../engine/tf';
 import { Rng } from '../engine/random';
 import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
 import { DataLoader } from '../data/loader';
-import type { MixedBatch } from '../data/sequence';
+import { withoutCurriculum, type MixedBatch } from '../data/sequence';
 import { MnistDataset } from '../data/mnist';
 import { firstItems, type ImageDataset, type ImageSample } from '../data/image';
 import { byteTokenizer, type Tokenizer } from '../data/tokenizer';
@@ -82,7 +82,7 @@ export function heldOutLoader(
       // Every document keeps its caption and its order: no caption dropout, no random image-first pairs, no plain
       // captions; and every caption token is a target, whatever the training's sequence.promptLoss, so the metric
       // reads the same.
-      sequence: { ...model.config.sequence, captionDropout: 0, imageFirstProb: options.order === 'image-first' ? 1 : 0, promptLoss: true, plainCaptionEpochs: 0 },
+      sequence: { ...withoutCurriculum(model.config.sequence), captionDropout: 0, imageFirstProb: options.order === 'image-first' ? 1 : 0, promptLoss: true },
     },
     { rng: options.rng, images: inputs.images, tokenizer: inputs.tokenizer ?? byteTokenizer },
   );

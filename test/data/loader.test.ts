@@ -5,6 +5,7 @@ import { Rng } from '../../src/engine/random';
 import { ImageDataset, ImageSample } from '../../src/data/image';
 import { DataLoader, LoaderBatch } from '../../src/data/loader';
 import { decode } from '../../src/data/tokenizer';
+import { imageFirstProbAt, withoutCurriculum } from '../../src/data/sequence';
 
 /** n items; item i's pixel is i and its caption draws a number from the Rng (like template captions). */
 function toy(n: number): ImageDataset {
@@ -130,4 +131,28 @@ test('plainCaptionImageFirstProb: a reading warm-up, every pair image-first and 
   const after = slots(1).filter((s) => s.caption !== '');
   assert.ok(after.some((s) => !s.first) && after.every((s) => !s.caption.startsWith('plain')));
   assert.throws(() => new DataLoader(plainToy, { batchSize: 4, sequence: { ...seq, plainCaptionImageFirstProb: 1.5 } }), (e: unknown) => e instanceof ConfigError && /sequence\.plainCaptionImageFirstProb/.test(e.message));
+});
+
+test('imageFirstByEpoch: each listed epoch pairs at its own image-first rate, later epochs at the usual one', () => {
+  const n = 60;
+  const plainToy: ImageDataset = { ...toy(n), get: (i: number, r: Rng = new Rng(0)) => ({ ...toy(n).get(i, r), plainCaption: `plain ${i}` }) };
+  // Epoch 0 plain and all image-first, epoch 1 drawn captions and all image-first, epoch 2 none, epoch 3 the usual 0.5.
+  const seq = { ...sequence, imageFirstProb: 0.5, captionDropout: 0, plainCaptionEpochs: 1, imageFirstByEpoch: [1, 1, 0] };
+  const loader = new DataLoader(plainToy, { batchSize: 4, sequence: seq }, { rng: new Rng(7) });
+  const slots = (e: number) => all(loader.epoch(e)).flatMap((b) => b.slots.map((s) => ({ item: b.items[s.source], caption: b.captions[s.source] ?? '', first: s.imageFirst })));
+  assert.ok(slots(0).every((s) => s.first && s.caption === `plain ${s.item}`));
+  assert.ok(slots(1).every((s) => s.first && !s.caption.startsWith('plain')));
+  assert.ok(slots(2).every((s) => !s.first));
+  const usual = slots(3).filter((s) => s.first).length;
+  assert.ok(usual > 10 && usual < 50, `${usual} of ${n} image-first at 0.5`);
+  // It takes precedence over plainCaptionImageFirstProb in the epochs it lists, and evaluation drops it.
+  assert.equal(imageFirstProbAt({ ...seq, plainCaptionImageFirstProb: 0.3, plainCaptionEpochs: 2 }, 1), 1);
+  assert.equal(imageFirstProbAt({ ...seq, imageFirstByEpoch: [], plainCaptionImageFirstProb: 0.3, plainCaptionEpochs: 2 }, 1), 0.3);
+  assert.equal(imageFirstProbAt(withoutCurriculum(seq), 0), 0.5);
+  for (const bad of [[1.5], 'all', [0.5, -0.1]]) {
+    assert.throws(
+      () => new DataLoader(plainToy, { batchSize: 4, sequence: { ...seq, imageFirstByEpoch: bad as number[] } }),
+      (e: unknown) => e instanceof ConfigError && /sequence\.imageFirstByEpoch/.test(e.message),
+    );
+  }
 });
