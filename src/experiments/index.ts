@@ -19,3 +19,6 @@ export { FolderLock, FolderLockedError, LOCK_FILE, readLock, type LockOwner } fr
 export { configChanges } from './config-diff';
 export { RunFileError } from './file-check';
 export { writeRunFile, writeRunJson, canonicalJson, readJsonFile } from './atomic';
+export * from './research';
+export * from './heldout';
+export * from './ablation';

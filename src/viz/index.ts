@@ -15,3 +15,4 @@ export * from './image-grid';
 export * from './animation';
 export * from './table';
 export * from './progress';
+export * from './bullets';
