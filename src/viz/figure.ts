@@ -15,6 +15,7 @@
  * - `text/plain`: one line, for logs and plain consoles.
  */
 import { readFileSync } from 'node:fs';
+import { escapeHtml } from './html';
 import type { HasMimeBundle, MimeBundle } from './mime';
 import { kernelHook, newDisplayId, outputBeingMade } from './display';
 
@@ -153,6 +154,11 @@ export function plotlyJs(): string {
   return plotlySource;
 }
 
+/** The first and last lines of plotlyScript's tag: what externalisePlotly finds a stored copy by. */
+const PLOTLY_CONFIG = "window.PlotlyConfig = { MathJaxConfig: 'local' };";
+const PLOTLY_OPEN = ['<script type="text/javascript">', PLOTLY_CONFIG, 'if (!window.Plotly) { (function (module, exports) {'].join('\n');
+const PLOTLY_CLOSE = ['}).call(window, undefined, undefined); }', '</script>'].join('\n');
+
 /**
  * plotly.js in a script tag, guarded so that a page which already has it (the same notebook page after a
  * kernel restart, or two embedded copies) does not parse 4.8 MB again. `module`/`exports` are shadowed so
@@ -161,14 +167,30 @@ export function plotlyJs(): string {
  */
 export function plotlyScript(): string {
   const body = plotlyJs().replace(/<\/script/gi, '<\\/script');
-  return [
-    '<script type="text/javascript">',
-    "window.PlotlyConfig = { MathJaxConfig: 'local' };",
-    'if (!window.Plotly) { (function (module, exports) {',
-    body,
-    '}).call(window, undefined, undefined); }',
-    '</script>',
-  ].join('\n');
+  return [PLOTLY_OPEN, body, PLOTLY_CLOSE].join('\n');
+}
+
+/**
+ * A saved page (a notebook's HTML export) with every copy of plotly.js that plotlyScript stored in it taken out,
+ * and the library loaded once in its head from `src` instead, so pages published together share one file
+ * (`npm run results`, scripts/results.ts: docs/results/plotly.min.js). The figures' own scripts wait for
+ * `window.Plotly` (drawScript), so they draw as before. `removed` counts the copies taken out.
+ */
+export function externalisePlotly(html: string, src: string): { html: string; removed: number } {
+  let out = '';
+  let removed = 0;
+  let at = 0;
+  for (let open = html.indexOf(PLOTLY_OPEN); open >= 0; open = html.indexOf(PLOTLY_OPEN, at)) {
+    const close = html.indexOf(PLOTLY_CLOSE, open + PLOTLY_OPEN.length);
+    if (close < 0) throw new Error(`externalisePlotly: a copy of plotly.js opens at character ${open} and never closes`);
+    out += html.slice(at, open);
+    at = close + PLOTLY_CLOSE.length;
+    removed++;
+  }
+  out += html.slice(at);
+  const tags = `<script type="text/javascript">${PLOTLY_CONFIG}</script>\n<script type="text/javascript" src="${escapeHtml(src)}"></script>\n`;
+  const head = out.search(/<\/head>/i);
+  return { html: head >= 0 ? out.slice(0, head) + tags + out.slice(head) : tags + out, removed };
 }
 
 /**
