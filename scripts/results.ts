@@ -1,0 +1,207 @@
+/**
+ * `npm run results -- [--size full|ci] [--out DIR] [--runs DIR] [--only 02,04]`: the research notebooks' answers
+ * (issue #12). Executes the five research notebooks (02, 04, 05, 06, 07) headless in the lab's kernel, as
+ * test/notebooks/notebooks.test.ts does (scripts/run-notebooks.py: nbclient and nbconvert), at TRANSFUSION_SIZE
+ * `--size` (default full: hours of CPU), and publishes them:
+ *
+ * - DIR/<notebook>.html, each executed notebook exported to HTML (`--out DIR`; default docs/results/ at full size,
+ *   out/results-ci/ at ci size, so a smoke run never replaces the published pages), offline and small:
+ *   the copy of plotly.js the kernel stores with a notebook's first figure is taken out of every page
+ *   (`externalisePlotly`, src/viz/figure.ts) and DIR/plotly.min.js, written once, is loaded instead; the script
+ *   tags nbconvert points at this machine's files (Debian's require.js and MathJax, which no page here uses) go;
+ * - DIR/index.html, linking the pages, with each notebook's status, wall time and kernel CPU time;
+ * - DIR/results.json, the same numbers.
+ *
+ * It prints each notebook's wall time and the CPU time of its kernel process (user + system, what the notebook
+ * cost, measured by run-notebooks.py once the kernel exited). The notebooks run in `--runs` (default notebooks/,
+ * where Jupyter runs them too), so their runs go under <runs>/runs/ and a second call resumes: the lab's `sweep`
+ * and `trainRun` read finished arms back instead of training them again. The kernelspec goes into a temporary
+ * Jupyter data folder, so the user's `transfusion` kernel is never repointed at this build.
+ */
+import { spawn } from 'node:child_process';
+import { cpus } from 'node:os';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { basename, join, relative, resolve } from 'node:path';
+import { ConfigError } from '../src/config';
+import { findLabRoot } from '../src/engine/root';
+import { RESEARCH_RECIPE } from '../src/experiments/research';
+import { externalisePlotly, plotlyJs } from '../src/viz/figure';
+import { escapeHtml } from '../src/viz/html';
+import { KERNEL_NAME, kernelSpec, launcherPath, writeKernelSpec } from '../kernel/kernelspec';
+
+/** The research notebooks, by file name without `.ipynb`; `--only` names them by their number. */
+export const RESEARCH_NOTEBOOKS = ['02-loss-coefficient', '04-attention-masks', '05-patches-and-encoders', '06-noise-schedules', '07-continuous-vs-discrete'] as const;
+export const RESULT_SIZES = ['full', 'ci'] as const;
+/** The shared copy of plotly.js every page loads. */
+export const PLOTLY_FILE = 'plotly.min.js';
+const PYTHON = '/usr/bin/python3';
+
+export interface ResultsArgs {
+  readonly size: (typeof RESULT_SIZES)[number];
+  /** Where the pages go. */
+  readonly out: string;
+  /** The folder the notebooks run in: their runs go under <runs>/runs/. */
+  readonly runs: string;
+  /** Notebooks to run, file names without `.ipynb`. */
+  readonly notebooks: readonly string[];
+}
+
+const FLAGS = ['--size', '--out', '--runs', '--only'];
+const quoted = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
+
+/** The command line, checked: a bad flag or value is a ConfigError naming the flag, the value and what is allowed. */
+export function parseResultsArgs(argv: readonly string[], root: string = findLabRoot()): ResultsArgs {
+  let size: ResultsArgs['size'] = 'full';
+  let out: string | null = null;
+  let runs = join(root, 'notebooks');
+  let notebooks: string[] = [...RESEARCH_NOTEBOOKS];
+  for (let i = 0; i < argv.length; i += 2) {
+    const flag = argv[i];
+    if (!FLAGS.includes(flag)) throw new ConfigError('argument', flag, `one of ${quoted(FLAGS)}, each followed by its value`);
+    const value = argv[i + 1];
+    if (value === undefined || value.startsWith('--')) throw new ConfigError(flag, value, 'a value after the flag');
+    if (flag === '--size') {
+      if (!(RESULT_SIZES as readonly string[]).includes(value)) throw new ConfigError('--size', value, quoted(RESULT_SIZES));
+      size = value as ResultsArgs['size'];
+    } else if (flag === '--out') {
+      out = resolve(value);
+    } else if (flag === '--runs') {
+      runs = resolve(value);
+    } else {
+      const numbers = RESEARCH_NOTEBOOKS.map((n) => n.slice(0, 2));
+      notebooks = value.split(',').map((v) => {
+        const k = numbers.indexOf(v.trim());
+        if (k < 0) throw new ConfigError('--only', v, `a comma-separated list of ${quoted(numbers)}`);
+        return RESEARCH_NOTEBOOKS[k];
+      });
+    }
+  }
+  // A smoke run's pages never replace the published ones unless asked to (--out docs/results).
+  return { size, out: out ?? join(root, ...(size === 'full' ? ['docs', 'results'] : ['out', 'results-ci'])), runs, notebooks: [...new Set(notebooks)] };
+}
+
+/** What run-notebooks.py --json writes per notebook. */
+export interface NotebookTiming {
+  readonly notebook: string;
+  readonly ok: boolean;
+  readonly wall_s: number;
+  /** CPU time (user + system) of the notebook's kernel process. */
+  readonly cpu_s: number;
+}
+
+/** Script tags nbconvert's template points at files of this machine (file:///usr/share/javascript/...). */
+const LOCAL_SCRIPT = /<script[^>]*\ssrc="file:\/\/[^"]*"[^>]*>\s*<\/script>\n?/gi;
+
+/** An exported notebook as published: plotly.js loaded from `plotlySrc`, no links to this machine's files. */
+export function publishPage(html: string, plotlySrc: string = PLOTLY_FILE): { html: string; removed: number } {
+  return externalisePlotly(html.replace(LOCAL_SCRIPT, ''), plotlySrc);
+}
+
+/** Seconds as h:mm:ss. */
+export function clock(seconds: number): string {
+  const s = Math.round(seconds);
+  return `${Math.floor(s / 3600)}:${String(Math.floor(s / 60) % 60).padStart(2, '0')}:${String(s % 60).padStart(2, '0')}`;
+}
+
+/** The notebook's title: the first heading of its first markdown cell. */
+export function notebookTitle(ipynb: string, fallback: string): string {
+  const cells = (JSON.parse(ipynb) as { cells: { cell_type: string; source: string | string[] }[] }).cells;
+  const markdown = cells.find((c) => c.cell_type === 'markdown');
+  const text = markdown ? (Array.isArray(markdown.source) ? markdown.source.join('') : markdown.source) : '';
+  return /^#\s+(.+)$/m.exec(text)?.[1].trim() ?? fallback;
+}
+
+export interface IndexEntry extends NotebookTiming {
+  readonly title: string;
+  readonly page: string;
+}
+
+/** DIR/index.html: one row per notebook, linked, with its status, wall time and kernel CPU time. */
+export function indexPage(entries: readonly IndexEntry[], meta: { size: string; recipe: string; date: string; cores: number }): string {
+  const rows = entries.map((e) => `<tr><td><a href="${escapeHtml(e.page)}">${escapeHtml(e.title)}</a></td><td>${e.ok ? 'ok' : 'FAILED'}</td>` +
+    `<td>${clock(e.wall_s)}</td><td>${clock(e.cpu_s)}</td></tr>`).join('\n');
+  return `<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><title>Transfusion Lab: research results</title>
+<style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}</style>
+</head><body>
+<h1>Transfusion Lab: research results</h1>
+<p>The research notebooks executed headless by <code>npm run results</code> (scripts/results.ts) at size <b>${escapeHtml(meta.size)}</b>,
+every arm starting from the <code>${escapeHtml(meta.recipe)}</code> recipe, on ${escapeHtml(meta.date)} (${meta.cores} cores).
+Each page answers its notebook's question with numbers computed from its runs; the verdicts are src/experiments/ablation.ts's.
+Kernel CPU is the user + system time of the notebook's kernel process.</p>
+<table><thead><tr><th>notebook</th><th>status</th><th>wall</th><th>kernel CPU</th></tr></thead><tbody>
+${rows}
+</tbody></table>
+</body></html>
+`;
+}
+
+function runPython(args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
+  return new Promise((done, fail) => {
+    const child = spawn(PYTHON, args, { env, stdio: 'inherit' });
+    child.on('error', fail);
+    child.on('exit', (code, signal) => done(code ?? (signal ? 1 : 0)));
+  });
+}
+
+async function main(argv: readonly string[]): Promise<number> {
+  const root = findLabRoot();
+  let args: ResultsArgs;
+  try {
+    args = parseResultsArgs(argv, root);
+  } catch (e) {
+    process.stderr.write(`results: ${(e as Error).message}\n`);
+    return 1;
+  }
+  const launcher = launcherPath(root);
+  if (!existsSync(launcher)) {
+    process.stderr.write(`results: the kernel launcher ${launcher} does not exist: run \`npm run build\` first\n`);
+    return 1;
+  }
+  const work = mkdtempSync(join(tmpdir(), 'transfusion-results-'));
+  try {
+    // The kernelspec of this build, in a Jupyter data folder of the call's own (as test/notebooks/notebooks.test.ts).
+    writeKernelSpec(join(work, 'jupyter', 'kernels', KERNEL_NAME), kernelSpec(launcher));
+    const env: NodeJS.ProcessEnv = { ...process.env, JUPYTER_DATA_DIR: join(work, 'jupyter'), TRANSFUSION_SIZE: args.size };
+    delete env.JUPYTER_PATH;
+    const executed = join(work, 'executed');
+    const timesFile = join(work, 'times.json');
+    console.log(`results: ${args.notebooks.length} notebooks at size ${args.size}, recipe ${RESEARCH_RECIPE}, runs under ${join(args.runs, 'runs')}, pages to ${args.out}`);
+    const status = await runPython([
+      join(root, 'scripts', 'run-notebooks.py'), '--out', executed, '--cwd', args.runs, '--json', timesFile,
+      ...args.notebooks.map((n) => join(root, 'notebooks', `${n}.ipynb`)),
+    ], env);
+    if (!existsSync(timesFile)) {
+      process.stderr.write(`results: scripts/run-notebooks.py exited ${status} before it ran a notebook\n`);
+      return 1;
+    }
+    const timings = JSON.parse(readFileSync(timesFile, 'utf8')) as NotebookTiming[];
+    mkdirSync(args.out, { recursive: true });
+    const plotly = join(args.out, PLOTLY_FILE);
+    if (!existsSync(plotly) || readFileSync(plotly, 'utf8') !== plotlyJs()) writeFileSync(plotly, plotlyJs());
+    const entries = timings.map((t) => {
+      const name = basename(t.notebook, '.ipynb');
+      const page = publishPage(readFileSync(join(executed, `${name}.html`), 'utf8'));
+      writeFileSync(join(args.out, `${name}.html`), page.html);
+      return { ...t, title: notebookTitle(readFileSync(join(executed, t.notebook), 'utf8'), name), page: `${name}.html` };
+    });
+    const meta = { size: args.size, recipe: RESEARCH_RECIPE, date: new Date().toISOString().slice(0, 10), cores: cpus().length };
+    writeFileSync(join(args.out, 'index.html'), indexPage(entries, meta));
+    writeFileSync(join(args.out, 'results.json'), `${JSON.stringify({ ...meta, notebooks: timings }, null, 1)}\n`);
+    console.log(`\n${'notebook'.padEnd(28)}${'status'.padEnd(8)}${'wall'.padStart(9)}${'kernel CPU'.padStart(12)}`);
+    for (const e of entries) console.log(`${e.notebook.replace(/\.ipynb$/, '').padEnd(28)}${(e.ok ? 'ok' : 'FAILED').padEnd(8)}${clock(e.wall_s).padStart(9)}${clock(e.cpu_s).padStart(12)}`);
+    const index = join(args.out, 'index.html');
+    console.log(`\n${relative(process.cwd(), index).startsWith('..') ? index : relative(process.cwd(), index)}: ${entries.length} pages sharing ${PLOTLY_FILE}`);
+    return status === 0 && entries.every((e) => e.ok) ? 0 : 1;
+  } finally {
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+if (require.main === module) {
+  main(process.argv.slice(2)).then((code) => { process.exitCode = code; }, (e: unknown) => {
+    process.stderr.write(`results: ${(e as Error).message}\n`);
+    process.exitCode = 1;
+  });
+}

@@ -1,0 +1,103 @@
+/**
+ * `npm run results` (scripts/results.ts): it refuses a bad argument before it runs anything, naming the argument,
+ * the value and what is allowed; it publishes pages that share one plotly.js; and, end to end at ci size on one
+ * notebook into temporary folders, it executes the notebook in the lab's kernel, exports it, links it from
+ * index.html and reports the kernel's CPU time (docs/results/ is never written by the tests).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import * as path from 'node:path';
+import { Figure } from '../../src/viz/figure';
+import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, indexPage, notebookTitle, parseResultsArgs, publishPage } from '../../scripts/results';
+
+const ROOT = path.join(__dirname, '..', '..', ...(__filename.endsWith('.js') ? ['..'] : []));
+
+function run(args: string[], timeout = 120_000) {
+  const script = __filename.endsWith('.ts')
+    ? ['-r', 'ts-node/register/transpile-only', path.join(ROOT, 'scripts', 'results.ts')]
+    : [path.join(ROOT, 'dist', 'scripts', 'results.js')];
+  return spawnSync(process.execPath, [...script, ...args], { encoding: 'utf8', timeout });
+}
+
+test('results refuses a bad size, flag, notebook or missing value before running anything', () => {
+  const out = path.join(mkdtempSync(path.join(tmpdir(), 'results-args-')), 'pages');
+  try {
+    const cases: [string[], RegExp][] = [
+      [['--size', 'medium', '--out', out], /^results: --size: got "medium"; allowed: 'full', 'ci'\n$/],
+      [['--sizes', 'ci', '--out', out], /^results: argument: got "--sizes"; allowed: one of '--size', '--out', '--runs', '--only', each followed by its value\n$/],
+      [['--out', out, '--only', '04,03'], /^results: --only: got "03"; allowed: a comma-separated list of '02', '04', '05', '06', '07'\n$/],
+      [['--out', out, '--size'], /^results: --size: got undefined; allowed: a value after the flag\n$/],
+    ];
+    for (const [args, message] of cases) {
+      const r = run(args);
+      assert.equal(r.status, 1, `${args.join(' ')}: ${r.stderr}`);
+      assert.match(r.stderr, message);
+      assert.equal(r.stdout, '', 'nothing ran');
+    }
+    assert.equal(existsSync(out), false, 'nothing was written');
+  } finally {
+    rmSync(path.dirname(out), { recursive: true, force: true });
+  }
+});
+
+test('parseResultsArgs: full size publishes to docs/results, a ci run elsewhere unless told; --only picks notebooks', () => {
+  const root = '/lab';
+  assert.deepEqual(parseResultsArgs([], root), { size: 'full', out: '/lab/docs/results', runs: '/lab/notebooks', notebooks: [...RESEARCH_NOTEBOOKS] });
+  assert.equal(parseResultsArgs(['--size', 'ci'], root).out, '/lab/out/results-ci');
+  assert.equal(parseResultsArgs(['--size', 'ci', '--out', '/tmp/x'], root).out, '/tmp/x');
+  assert.deepEqual(parseResultsArgs(['--only', '07,04,07', '--runs', '/tmp/r'], root), { size: 'full', out: '/lab/docs/results', runs: '/tmp/r', notebooks: ['07-continuous-vs-discrete', '04-attention-masks'] });
+});
+
+test('publishPage: no stored plotly.js, no links to this machine, the shared file loaded once', () => {
+  const exported = '<html><head><title>x</title><script src="file:///usr/share/javascript/requirejs/require.min.js"></script>\n' +
+    '<!-- Load mathjax -->\n    <script src="file:///usr/share/javascript/mathjax/MathJax.js?config=TeX-AMS_CHTML-full,Safe"> </script>\n</head>' +
+    `<body>${new Figure([{ type: 'bar', x: ['a'], y: [1] }]).toHtml('inline')}</body></html>`;
+  const { html, removed } = publishPage(exported);
+  assert.equal(removed, 1);
+  assert.doesNotMatch(html, /file:\/\//);
+  assert.equal(html.split(`src="${PLOTLY_FILE}"`).length - 1, 1);
+  assert.ok(html.length < 5000, `${html.length} characters`);
+});
+
+test('clock, notebookTitle and indexPage', () => {
+  assert.equal(clock(0), '0:00:00');
+  assert.equal(clock(3725.4), '1:02:05');
+  const nb = JSON.stringify({ cells: [{ cell_type: 'code', source: '# not this' }, { cell_type: 'markdown', source: ['# 04 · Attention masks\n', 'text'] }] });
+  assert.equal(notebookTitle(nb, 'x'), '04 · Attention masks');
+  assert.equal(notebookTitle(JSON.stringify({ cells: [] }), 'fallback'), 'fallback');
+  const page = indexPage([{ notebook: '04-attention-masks.ipynb', ok: true, wall_s: 61, cpu_s: 120, title: 'A < B', page: '04-attention-masks.html' }], { size: 'ci', recipe: 'mnist-reading', date: '2026-12-07', cores: 2 });
+  assert.match(page, /<td><a href="04-attention-masks\.html">A &lt; B<\/a><\/td><td>ok<\/td><td>0:01:01<\/td><td>0:02:00<\/td>/);
+  assert.match(page, /at size <b>ci<\/b>,\nevery arm starting from the <code>mnist-reading<\/code> recipe/);
+});
+
+const built = existsSync(path.join(ROOT, 'dist', 'kernel', 'launch.js'));
+
+test('results at ci size on one notebook: executed in the kernel, exported with the shared plotly.js, indexed, CPU time reported',
+  { timeout: 15 * 60_000, skip: !built && 'the lab is not built (npm run build): the kernel runs from dist/' }, () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'results-e2e-'));
+    try {
+      const out = path.join(dir, 'pages');
+      const r = run(['--size', 'ci', '--only', '04', '--out', out, '--runs', path.join(dir, 'work')], 14 * 60_000);
+      assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
+      assert.match(r.stdout, /ok 04-attention-masks\.ipynb in [\d.]+s, kernel CPU [\d.]+s/);
+      assert.match(r.stdout, /04-attention-masks\s+ok\s+\d:\d\d:\d\d\s+\d:\d\d:\d\d/);
+      assert.deepEqual(readdirSync(out).sort(), ['04-attention-masks.html', 'index.html', PLOTLY_FILE, 'results.json']);
+      const page = readFileSync(path.join(out, '04-attention-masks.html'), 'utf8');
+      assert.equal(page.includes('* plotly.js v'), false, 'no copy of plotly.js in the page');
+      assert.equal(page.split(`src="${PLOTLY_FILE}"`).length - 1, 1);
+      assert.ok(page.split('Plotly.newPlot').length - 1 >= 3, 'the figures are on the page');
+      assert.match(page, /not distinguishable at 2 seeds|better|worse/, "the notebook's verdict is on the page");
+      assert.ok(readFileSync(path.join(out, PLOTLY_FILE), 'utf8').includes('* plotly.js v'));
+      assert.match(readFileSync(path.join(out, 'index.html'), 'utf8'), /<a href="04-attention-masks\.html">04 · Attention masks<\/a><\/td><td>ok<\/td>/);
+      const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
+      assert.equal(results.size, 'ci');
+      assert.equal(results.notebooks[0].ok, true);
+      assert.ok(results.notebooks[0].cpu_s > 1, `the kernel's CPU time: ${results.notebooks[0].cpu_s} s`);
+      assert.ok(existsSync(path.join(dir, 'work', 'runs', 'nb04-masks-ci', 'sweep.json')), 'the runs went under --runs');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
