@@ -5,7 +5,7 @@ import { Rng } from '../../src/engine/random';
 import { ImageDataset, ImageSample } from '../../src/data/image';
 import { DataLoader, LoaderBatch } from '../../src/data/loader';
 import { decode } from '../../src/data/tokenizer';
-import { imageFirstProbAt, withoutCurriculum } from '../../src/data/sequence';
+import { DEFAULT_SEQUENCE_CONFIG, imageFirstProbAt, withoutCurriculum } from '../../src/data/sequence';
 
 /** n items; item i's pixel is i and its caption draws a number from the Rng (like template captions). */
 function toy(n: number): ImageDataset {
@@ -146,9 +146,10 @@ test('imageFirstByEpoch: each listed epoch pairs at its own image-first rate, la
   const usual = slots(3).filter((s) => s.first).length;
   assert.ok(usual > 10 && usual < 50, `${usual} of ${n} image-first at 0.5`);
   // It takes precedence over plainCaptionImageFirstProb in the epochs it lists, and evaluation drops it.
-  assert.equal(imageFirstProbAt({ ...seq, plainCaptionImageFirstProb: 0.3, plainCaptionEpochs: 2 }, 1), 1);
-  assert.equal(imageFirstProbAt({ ...seq, imageFirstByEpoch: [], plainCaptionImageFirstProb: 0.3, plainCaptionEpochs: 2 }, 1), 0.3);
-  assert.equal(imageFirstProbAt(withoutCurriculum(seq), 0), 0.5);
+  const full = { ...DEFAULT_SEQUENCE_CONFIG, ...seq };
+  assert.equal(imageFirstProbAt({ ...full, plainCaptionImageFirstProb: 0.3, plainCaptionEpochs: 2 }, 1), 1);
+  assert.equal(imageFirstProbAt({ ...full, imageFirstByEpoch: [], plainCaptionImageFirstProb: 0.3, plainCaptionEpochs: 2 }, 1), 0.3);
+  assert.equal(imageFirstProbAt(withoutCurriculum(full), 0), 0.5);
   for (const bad of [[1.5], 'all', [0.5, -0.1]]) {
     assert.throws(
       () => new DataLoader(plainToy, { batchSize: 4, sequence: { ...seq, imageFirstByEpoch: bad as number[] } }),
