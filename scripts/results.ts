@@ -137,6 +137,18 @@ ${rows}
 `;
 }
 
+/**
+ * The environment the notebooks run in: the size, this call's Jupyter data folder (and no other kernel path), and
+ * at full size no limit per cell unless TRANSFUSION_CELL_TIMEOUT says otherwise, since one sweep cell trains for
+ * hours there (run-notebooks.py's default limit, 20 minutes, is a ci run's).
+ */
+export function notebookEnv(size: ResultsArgs['size'], jupyterData: string, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = { ...base, JUPYTER_DATA_DIR: jupyterData, TRANSFUSION_SIZE: size };
+  delete env.JUPYTER_PATH;
+  if (size === 'full' && env.TRANSFUSION_CELL_TIMEOUT === undefined) env.TRANSFUSION_CELL_TIMEOUT = '0';
+  return env;
+}
+
 function runPython(args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
   return new Promise((done, fail) => {
     const child = spawn(PYTHON, args, { env, stdio: 'inherit' });
@@ -163,8 +175,7 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     // The kernelspec of this build, in a Jupyter data folder of the call's own (as test/notebooks/notebooks.test.ts).
     writeKernelSpec(join(work, 'jupyter', 'kernels', KERNEL_NAME), kernelSpec(launcher));
-    const env: NodeJS.ProcessEnv = { ...process.env, JUPYTER_DATA_DIR: join(work, 'jupyter'), TRANSFUSION_SIZE: args.size };
-    delete env.JUPYTER_PATH;
+    const env = notebookEnv(args.size, join(work, 'jupyter'));
     const executed = join(work, 'executed');
     const timesFile = join(work, 'times.json');
     console.log(`results: ${args.notebooks.length} notebooks at size ${args.size}, recipe ${RESEARCH_RECIPE}, runs under ${join(args.runs, 'runs')}, pages to ${args.out}`);

@@ -11,6 +11,7 @@ read with getrusage(RUSAGE_CHILDREN) once the kernel has exited): the cost of th
 `--json FILE` also writes those numbers as a JSON list (scripts/results.ts reads it).
 A cell error stops that notebook, names the notebook and the cell, and makes the run exit 1.
 Notebooks read TRANSFUSION_SIZE (`ci` in CI, `full` otherwise) to pick their problem size.
+TRANSFUSION_CELL_TIMEOUT limits each cell (seconds, default 1200; 0 for no limit, as a full-size sweep needs).
 
 Uses nbclient/nbconvert (Jupyter's own executor and exporter) rather than driving the kernel by hand.
 """

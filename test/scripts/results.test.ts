@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Figure } from '../../src/viz/figure';
-import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, indexPage, notebookTitle, parseResultsArgs, publishPage } from '../../scripts/results';
+import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, indexPage, notebookEnv, notebookTitle, parseResultsArgs, publishPage } from '../../scripts/results';
 
 const ROOT = path.join(__dirname, '..', '..', ...(__filename.endsWith('.js') ? ['..'] : []));
 
@@ -49,6 +49,13 @@ test('parseResultsArgs: full size publishes to docs/results, a ci run elsewhere 
   assert.equal(parseResultsArgs(['--size', 'ci'], root).out, '/lab/out/results-ci');
   assert.equal(parseResultsArgs(['--size', 'ci', '--out', '/tmp/x'], root).out, '/tmp/x');
   assert.deepEqual(parseResultsArgs(['--only', '07,04,07', '--runs', '/tmp/r'], root), { size: 'full', out: '/lab/docs/results', runs: '/tmp/r', notebooks: ['07-continuous-vs-discrete', '04-attention-masks'] });
+});
+
+test('notebookEnv: the size and a Jupyter folder of its own; at full size no limit per cell unless one is set', () => {
+  const base = { PATH: '/bin', JUPYTER_PATH: '/elsewhere', TRANSFUSION_SIZE: 'ci' };
+  assert.deepEqual(notebookEnv('full', '/tmp/j', base), { PATH: '/bin', JUPYTER_DATA_DIR: '/tmp/j', TRANSFUSION_SIZE: 'full', TRANSFUSION_CELL_TIMEOUT: '0' });
+  assert.deepEqual(notebookEnv('ci', '/tmp/j', base), { PATH: '/bin', JUPYTER_DATA_DIR: '/tmp/j', TRANSFUSION_SIZE: 'ci' });
+  assert.equal(notebookEnv('full', '/tmp/j', { TRANSFUSION_CELL_TIMEOUT: '36000' }).TRANSFUSION_CELL_TIMEOUT, '36000');
 });
 
 test('publishPage: no stored plotly.js, no links to this machine, the shared file loaded once', () => {
