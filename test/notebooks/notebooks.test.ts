@@ -36,7 +36,10 @@ test('every notebook executes headless in the transfusion kernel', { timeout: 25
     assert.equal(install.status, 0, `kernel install failed: ${install.stderr}${install.stdout}`);
     const notebooks = readdirSync(join(ROOT, 'notebooks')).filter((f) => f.endsWith('.ipynb')).sort();
     assert.ok(notebooks.length > 0, 'no notebooks under notebooks/');
-    const run = spawnSync(PYTHON, [join(ROOT, 'scripts', 'run-notebooks.py')], { encoding: 'utf8', env });
+    // The notebooks run in a folder of the test's own too (their runs under it), so each run trains afresh: a run
+    // left in notebooks/runs/ by an earlier config is refused by the sweep, and one reused prints no training
+    // summary for the Chromium check below.
+    const run = spawnSync(PYTHON, [join(ROOT, 'scripts', 'run-notebooks.py'), '--cwd', join(jupyterHome, 'work')], { encoding: 'utf8', env });
     process.stdout.write(run.stdout);
     assert.equal(run.status, 0, `notebook run failed:\n${run.stderr}\n${run.stdout}`);
   } finally {
