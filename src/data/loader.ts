@@ -19,6 +19,7 @@ import {
   pairDocument,
   validateSequenceConfig,
   imageFirstProbAt,
+  isPlainEpoch,
 } from './sequence';
 import { Tokenizer, byteTokenizer } from './tokenizer';
 
@@ -103,7 +104,7 @@ export class DataLoader implements Iterable<LoaderBatch> {
       rows = new RowAssigner(sequence.length, sequence.pack);
       return out;
     };
-    const plain = epoch < sequence.plainCaptionEpochs;
+    const plain = isPlainEpoch(sequence, epoch);
     const pairing = { ...sequence, imageFirstProb: imageFirstProbAt(sequence, epoch) };
     for (const index of order) {
       const sample = this.dataset.get(index, captionRng);

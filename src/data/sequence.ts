@@ -68,9 +68,11 @@ export interface SequenceConfig {
    * MNIST's "the digit 7") instead of the caption drawn from the templates (default 0: never). Reading the image
    * is learned on one caption shape first, and carries over to every shape once the drawn captions take over
    * (README, "Time to quality"). Caption-first pairs, the prompts text-to-image learns from, keep the drawn
-   * captions throughout. Needs a dataset whose samples have a plainCaption (MNIST's do).
+   * captions throughout. 'all' keeps the plain caption for every epoch: the model then captions in that one form, and
+   * reading is never diluted over the templates (README, "Time to quality", row Z3). Needs a dataset whose
+   * samples have a plainCaption (MNIST's do).
    */
-  readonly plainCaptionEpochs: number;
+  readonly plainCaptionEpochs: number | 'all';
   /**
    * The image-first probability during the plain-caption epochs (default null: `imageFirstProb` throughout). 1 makes
    * those epochs a reading warm-up, every pair image-first; text-to-image then trains on the drawn captions after it.
@@ -105,10 +107,15 @@ export function withoutCurriculum(c: SequenceConfig): SequenceConfig {
   return { ...c, plainCaptionEpochs: 0, imageFirstByEpoch: [] };
 }
 
+/** Whether epoch `epoch`'s image-first pairs read the plain caption (SequenceConfig.plainCaptionEpochs). */
+export function isPlainEpoch(c: SequenceConfig, epoch: number): boolean {
+  return c.plainCaptionEpochs === 'all' || epoch < c.plainCaptionEpochs;
+}
+
 /** The image-first probability of epoch `epoch` (SequenceConfig.imageFirstByEpoch, then the plain epochs' and the usual one). */
 export function imageFirstProbAt(c: SequenceConfig, epoch: number): number {
   if (epoch < c.imageFirstByEpoch.length) return c.imageFirstByEpoch[epoch];
-  if (epoch < c.plainCaptionEpochs && c.plainCaptionImageFirstProb !== null) return c.plainCaptionImageFirstProb;
+  if (isPlainEpoch(c, epoch) && c.plainCaptionImageFirstProb !== null) return c.plainCaptionImageFirstProb;
   return c.imageFirstProb;
 }
 
@@ -156,8 +163,8 @@ export function validateSequenceConfig(c: SequenceConfig): SequenceConfig {
   check.probability('sequence.captionDropout', c.captionDropout);
   check.oneOf('sequence.pack', c.pack, [true, false]);
   check.oneOf('sequence.promptLoss', c.promptLoss, [true, false]);
-  if (!Number.isInteger(c.plainCaptionEpochs) || c.plainCaptionEpochs < 0) {
-    throw new ConfigError('sequence.plainCaptionEpochs', c.plainCaptionEpochs, 'a whole number of epochs >= 0');
+  if (c.plainCaptionEpochs !== 'all' && (!Number.isInteger(c.plainCaptionEpochs) || c.plainCaptionEpochs < 0)) {
+    throw new ConfigError('sequence.plainCaptionEpochs', c.plainCaptionEpochs, "a whole number of epochs >= 0, or 'all'");
   }
   if (c.plainCaptionImageFirstProb !== null) check.probability('sequence.plainCaptionImageFirstProb', c.plainCaptionImageFirstProb);
   if (!Array.isArray(c.imageFirstByEpoch)) throw new ConfigError('sequence.imageFirstByEpoch', c.imageFirstByEpoch, 'an array of probabilities, one per epoch from epoch 0');

@@ -5,7 +5,7 @@ import { Rng } from '../../src/engine/random';
 import { ImageDataset, ImageSample } from '../../src/data/image';
 import { DataLoader, LoaderBatch } from '../../src/data/loader';
 import { decode } from '../../src/data/tokenizer';
-import { DEFAULT_SEQUENCE_CONFIG, imageFirstProbAt, withoutCurriculum } from '../../src/data/sequence';
+import { DEFAULT_SEQUENCE_CONFIG, imageFirstProbAt, isPlainEpoch, withoutCurriculum } from '../../src/data/sequence';
 
 /** n items; item i's pixel is i and its caption draws a number from the Rng (like template captions). */
 function toy(n: number): ImageDataset {
@@ -156,4 +156,22 @@ test('imageFirstByEpoch: each listed epoch pairs at its own image-first rate, la
       (e: unknown) => e instanceof ConfigError && /sequence\.imageFirstByEpoch/.test(e.message),
     );
   }
+});
+
+test("plainCaptionEpochs 'all': every epoch's image-first pairs read the plain caption, caption-first pairs keep the drawn ones", () => {
+  const n = 40;
+  const plainToy: ImageDataset = { ...toy(n), get: (i: number, r: Rng = new Rng(0)) => ({ ...toy(n).get(i, r), plainCaption: `plain ${i}` }) };
+  const seq = { ...sequence, imageFirstProb: 0.5, captionDropout: 0, plainCaptionEpochs: 'all' as const, imageFirstByEpoch: [1] };
+  const loader = new DataLoader(plainToy, { batchSize: 4, sequence: seq }, { rng: new Rng(8) });
+  for (const e of [0, 1, 5]) {
+    const slots = all(loader.epoch(e)).flatMap((b) => b.slots.map((s) => ({ item: b.items[s.source], caption: b.captions[s.source], first: s.imageFirst })));
+    assert.ok(slots.filter((s) => s.first).length >= (e === 0 ? n : 5), `epoch ${e}`);
+    for (const s of slots) assert.equal(s.caption === `plain ${s.item}`, s.first, `epoch ${e} item ${s.item}: ${s.caption}`);
+  }
+  assert.equal(isPlainEpoch({ ...DEFAULT_SEQUENCE_CONFIG, plainCaptionEpochs: 'all' }, 1e6), true);
+  assert.equal(isPlainEpoch({ ...DEFAULT_SEQUENCE_CONFIG, plainCaptionEpochs: 2 }, 2), false);
+  assert.throws(
+    () => new DataLoader(plainToy, { batchSize: 4, sequence: { ...seq, plainCaptionEpochs: 'always' as never } }),
+    (e: unknown) => e instanceof ConfigError && /sequence\.plainCaptionEpochs/.test(e.message) && /'all'/.test(e.message),
+  );
 });

@@ -29,9 +29,16 @@ test('every recipe resolves to a complete experiment, and mnist-fast keeps the p
   assert.equal(reading.model.sequence.plainCaptionEpochs, 1);
   assert.equal(reading.model.sequence.plainCaptionImageFirstProb, 1);
   assert.equal(reading.model.sequence.imageFirstProb, 0.2, "after the warm-up, the paper's mix");
+  const speedrun = resolveExperiment(RECIPES['mnist-speedrun']);
+  assert.equal(speedrun.model.net.patchSize, 2, 'mnist-speedrun is the mnist network');
+  assert.equal(speedrun.batchSize, 32);
+  assert.equal(speedrun.train.optimizer.lr, 2e-3);
+  assert.equal(speedrun.model.sequence.plainCaptionEpochs, 'all');
+  assert.deepEqual(speedrun.model.sequence.imageFirstByEpoch, [1]);
+  assert.equal(speedrun.model.sequence.imageFirstProb, 0.2, "after the warm-up, the paper's mix");
 });
 
-for (const name of ['mnist-fast', 'mnist-reading'] as const) test(`the ${name} recipe learns in a short run (loss falls) and leaks no tensors`, async () => {
+for (const name of ['mnist-fast', 'mnist-reading', 'mnist-speedrun'] as const) test(`the ${name} recipe learns in a short run (loss falls) and leaks no tensors`, async () => {
   const config = resolveExperiment({ ...RECIPES[name], steps: 24, batchSize: 8 });
   setSeed(config.seed);
   const before = tf.memory().numTensors;
