@@ -1,5 +1,5 @@
 /**
- * `npm run speedrun -- [--recipe mnist-fast] [--seeds 0,1,2] [--steps N] [--every K] [--set path=value ...]`:
+ * `npm run speedrun -- [--recipe mnist-speedrun] [--seeds 0,1,2] [--steps N] [--every K] [--set path=value ...]`:
  * time to quality on MNIST captions. Trains one run per seed from a recipe (src/experiments/recipes.ts), probes
  * it every K steps (src/eval/probe.ts: a few generated and captioned digits), and prints one JSON line per probe
  * with the training minutes so far (probe time excluded). The minutes at which text-to-image and caption
@@ -56,7 +56,7 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { recipe: 'mnist-fast', seeds: [0, 1, 2], steps: null, every: 0, sets: [], label: null, save: null, evalSampler: 'dpmpp-2m', evalSteps: 15 };
+  const args: Args = { recipe: 'mnist-speedrun', seeds: [0, 1, 2], steps: null, every: 0, sets: [], label: null, save: null, evalSampler: 'dpmpp-2m', evalSteps: 15 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[++i];

@@ -40,8 +40,8 @@ export function notebookSize<K extends string, T extends object>(
   return { ...chosen, size: value as K };
 }
 
-/** The recipe the research notebooks' arms start from at full size (README, "Time to quality", row X). */
-export const RESEARCH_RECIPE: RecipeName = 'mnist-reading';
+/** The recipe the research notebooks' arms start from at full size (README, "Time to quality", row Z4). */
+export const RESEARCH_RECIPE: RecipeName = 'mnist-speedrun';
 
 /** The network of a ci smoke run: d = 64, 2 layers, a fraction of the `mnist` preset's cost per step. */
 export const SMOKE_TRANSFORMER: DeepPartial<TransformerConfig> = { dModel: 64, nLayers: 2, nHeads: 4, ffnHidden: 172 };

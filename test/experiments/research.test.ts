@@ -41,7 +41,7 @@ test('researchBase: the research recipe as it is, or shrunk to a smoke run that 
   assert.deepEqual(smoke.model.objective, full.model.objective);
   assert.deepEqual(smoke.train.optimizer, full.train.optimizer);
   assert.deepEqual(smoke.data, full.data);
-  assert.equal(smoke.model.sequence.plainCaptionEpochs, 1, "today's recipe, mnist-reading, warms reading up for an epoch");
+  assert.equal(smoke.model.sequence.plainCaptionEpochs, 'all', "today's recipe, mnist-speedrun, captions image-first pairs in the plain form throughout");
   const other = resolveExperiment(researchBase({ steps: 10, transformer: { nLayers: 1 }, sampleSteps: 5 }, 'mnist-fast'));
   assert.equal(other.model.net.patchSize, 4, "the mnist-fast recipe's preset");
   assert.equal(other.model.net.transformer.nLayers, 1);
