@@ -69,7 +69,7 @@ export interface SequenceConfig {
    * is learned on one caption shape first, and carries over to every shape once the drawn captions take over
    * (README, "Time to quality"). Caption-first pairs, the prompts text-to-image learns from, keep the drawn
    * captions throughout. 'all' keeps the plain caption for every epoch: the model then captions in that one form, and
-   * reading is never diluted over the templates (README, "Time to quality", row Z3). Needs a dataset whose
+   * reading is never diluted over the templates (README, "Time to quality", row Z4). Needs a dataset whose
    * samples have a plainCaption (MNIST's do).
    */
   readonly plainCaptionEpochs: number | 'all';
