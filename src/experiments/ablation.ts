@@ -246,6 +246,12 @@ export class AblationSummary implements HasMimeBundle {
   }
 }
 
+/** [label, shown name] per arm, in order, from an `arms` option (a list of labels, or labels to names); default every `found` label. */
+function armNames(arms: readonly string[] | Readonly<Record<string, string>> | undefined, found: readonly string[]): [string, string][] {
+  if (arms === undefined) return found.map((a) => [a, a]);
+  return Array.isArray(arms) ? (arms as string[]).map((a) => [a, a]) : Object.entries(arms);
+}
+
 function metricOf(entry: string | AblationMetric, i: number): AblationMetric {
   if (typeof entry === 'string') {
     const better = Object.hasOwn(METRIC_DIRECTIONS, entry) ? METRIC_DIRECTIONS[entry] : undefined;
@@ -277,9 +283,7 @@ export function ablationSummary(input: RunsInput | aq.ColumnTable, options: Abla
     return column;
   });
   const found = [...new Set(rows.map((r) => String(r.arm)))];
-  const names: [string, string][] = options.arms === undefined
-    ? found.map((a) => [a, a])
-    : Array.isArray(options.arms) ? (options.arms as string[]).map((a) => [a, a]) : Object.entries(options.arms);
+  const names = armNames(options.arms, found);
   if (names.length === 0) throw new ConfigError('ablationSummary.arms', options.arms, 'at least one arm');
   for (const [label] of names) {
     if (!found.includes(label)) throw new ConfigError('ablationSummary.arms', label, `an arm of the runs: ${found.map((a) => `'${a}'`).join(', ')}`);
@@ -321,9 +325,7 @@ export interface SampleGridsOptions {
  */
 export function sampleGrids(input: RunsInput, options: SampleGridsOptions = {}): HasMimeBundle {
   const runs = compareRuns(input).objects() as Record<string, unknown>[];
-  const names: Map<string, string> = options.arms === undefined
-    ? new Map(runs.map((r) => [String(r.arm), String(r.arm)]))
-    : new Map(Array.isArray(options.arms) ? (options.arms as string[]).map((a) => [a, a]) : Object.entries(options.arms));
+  const names = new Map(armNames(options.arms, runs.map((r) => String(r.arm))));
   const shown = runs
     .filter((r) => names.has(String(r.arm)) && (options.seed === undefined || r.seed === options.seed))
     .sort((a, b) => [...names.keys()].indexOf(String(a.arm)) - [...names.keys()].indexOf(String(b.arm)))
