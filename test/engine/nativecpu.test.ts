@@ -11,7 +11,7 @@ import { tf } from '../../src/engine/tf';
 import { Rng } from '../../src/engine/random';
 import { NATIVECPU, NATIVE_KERNELS, registerNativeCpu } from '../../src/engine/nativecpu';
 import { BUILD_HINT, NativeAddon, loadAddon } from '../../src/engine/nativecpuAddon';
-import type { NativeCpuBackend } from '../../src/engine/nativecpuBackend';
+import { BufferPool, type NativeCpuBackend } from '../../src/engine/nativecpuBackend';
 
 type Fill = 'normal' | 'positive' | 'index';
 interface Input {
@@ -442,4 +442,35 @@ test('recycled output buffers never change what a caller still holds', { skip },
   assert.ok(others.every((t) => bufferOf(t) !== bufferOf(view)), 'a buffer in use by a view is not handed out');
   assert.deepEqual(view.dataSync(), viewValues);
   tf.dispose([view, ...others, a, b]);
+});
+
+test('a full pool makes room by dropping the buffers released longest ago, so sizes in use now stay pooled', () => {
+  const KIB = 1024;
+  const pool = new BufferPool(3 * 64 * KIB);
+  /** A buffer of `bytes` handed out, used by one tensor, then released. */
+  const cycle = (bytes: number) => {
+    const b = pool.float32(bytes / 4).buffer;
+    pool.retain(b);
+    return b;
+  };
+  // Sampling's sizes fill the pool to its cap.
+  const sampling = [cycle(64 * KIB), cycle(64 * KIB), cycle(64 * KIB)];
+  sampling.forEach((b) => pool.release(b));
+  assert.equal(pool.idleBytes, 3 * 64 * KIB);
+  // Training's size comes back: it is pooled, and the oldest sampling buffer makes room for it.
+  const training = cycle(128 * KIB);
+  pool.release(training);
+  assert.equal(pool.idleBytes, 64 * KIB + 128 * KIB, 'two sampling buffers dropped, the training one kept');
+  assert.equal(pool.float32(32 * KIB).buffer, training, 'the training size is recycled');
+  // The newest sampling buffer survived; the two released first did not.
+  assert.equal(pool.float32(16 * KIB).buffer, sampling[2]);
+  assert.notEqual(pool.float32(16 * KIB).buffer, sampling[1]);
+  assert.equal(pool.idleBytes, 0);
+  // A buffer bigger than the whole cap is never pooled, and evicts nothing.
+  const small = cycle(64 * KIB);
+  pool.release(small);
+  const huge = cycle(4 * 64 * KIB);
+  pool.release(huge);
+  assert.equal(pool.idleBytes, 64 * KIB);
+  assert.equal(pool.float32(16 * KIB).buffer, small);
 });
