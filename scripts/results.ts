@@ -9,8 +9,9 @@
  *   the copy of plotly.js the kernel stores with a notebook's first figure is taken out of every page
  *   (`externalisePlotly`, src/viz/figure.ts) and DIR/plotly.min.js, written once, is loaded instead; the script
  *   tags nbconvert points at this machine's files (Debian's require.js and MathJax, which no page here uses) go;
- * - DIR/index.html, linking the pages, with each notebook's status, wall time and kernel CPU time;
- * - DIR/results.json, the same numbers.
+ * - DIR/index.html, linking the pages, with each notebook's status, wall time, kernel CPU time and day;
+ * - DIR/results.json, the same numbers. Notebooks an earlier call published there (same size and recipe) stay
+ *   listed, so the notebooks can be run one per call (`--only 04`, then `--only 07`).
  *
  * It prints each notebook's wall time and the CPU time of its kernel process (user + system, what the notebook
  * cost, measured by run-notebooks.py once the kernel exited). The notebooks run in `--runs` (default notebooks/,
@@ -115,22 +116,62 @@ export function notebookTitle(ipynb: string, fallback: string): string {
 export interface IndexEntry extends NotebookTiming {
   readonly title: string;
   readonly page: string;
+  /** The day this notebook's page was made (YYYY-MM-DD). */
+  readonly date: string;
 }
 
-/** DIR/index.html: one row per notebook, linked, with its status, wall time and kernel CPU time. */
+/** What DIR/results.json holds: the call's settings and one entry per published notebook. */
+export interface ResultsRecord {
+  readonly size: string;
+  readonly recipe: string;
+  readonly date: string;
+  readonly cores: number;
+  readonly notebooks: readonly IndexEntry[];
+}
+
+/**
+ * The index after a call that ran `fresh`: its entries, and the entries of earlier calls (`previous`, the
+ * folder's results.json) for the notebooks it did not run, so `--only 04` and a later `--only 07` publish both.
+ * Earlier entries are kept only when they ran at the same size and recipe and their page is still there
+ * (`pageExists`); the others are named in `dropped`. Entries come in RESEARCH_NOTEBOOKS' order.
+ */
+export function mergeEntries(
+  previous: unknown,
+  meta: { size: string; recipe: string },
+  fresh: readonly IndexEntry[],
+  pageExists: (page: string) => boolean,
+): { entries: IndexEntry[]; dropped: string[] } {
+  const ran = new Set(fresh.map((e) => e.notebook));
+  const kept: IndexEntry[] = [];
+  const dropped: string[] = [];
+  const record = (previous ?? {}) as Partial<ResultsRecord>;
+  for (const e of Array.isArray(record.notebooks) ? record.notebooks : []) {
+    if (ran.has(e.notebook)) continue;
+    const complete = typeof e.title === 'string' && typeof e.page === 'string' && typeof e.date === 'string';
+    if (complete && record.size === meta.size && record.recipe === meta.recipe && pageExists(e.page)) kept.push(e);
+    else dropped.push(String(e.notebook));
+  }
+  const order = (e: IndexEntry) => {
+    const k = (RESEARCH_NOTEBOOKS as readonly string[]).indexOf(e.notebook.replace(/\.ipynb$/, ''));
+    return k < 0 ? RESEARCH_NOTEBOOKS.length : k;
+  };
+  return { entries: [...kept, ...fresh].sort((a, b) => order(a) - order(b)), dropped };
+}
+
+/** DIR/index.html: one row per notebook, linked, with its status, wall time, kernel CPU time and the day it ran. */
 export function indexPage(entries: readonly IndexEntry[], meta: { size: string; recipe: string; date: string; cores: number }): string {
   const rows = entries.map((e) => `<tr><td><a href="${escapeHtml(e.page)}">${escapeHtml(e.title)}</a></td><td>${e.ok ? 'ok' : 'FAILED'}</td>` +
-    `<td>${clock(e.wall_s)}</td><td>${clock(e.cpu_s)}</td></tr>`).join('\n');
+    `<td>${clock(e.wall_s)}</td><td>${clock(e.cpu_s)}</td><td>${escapeHtml(e.date)}</td></tr>`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Transfusion Lab: research results</title>
 <style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}</style>
 </head><body>
 <h1>Transfusion Lab: research results</h1>
 <p>The research notebooks executed headless by <code>npm run results</code> (scripts/results.ts) at size <b>${escapeHtml(meta.size)}</b>,
-every arm starting from the <code>${escapeHtml(meta.recipe)}</code> recipe, on ${escapeHtml(meta.date)} (${meta.cores} cores).
+every arm starting from the <code>${escapeHtml(meta.recipe)}</code> recipe, on ${meta.cores} cores; last updated ${escapeHtml(meta.date)}.
 Each page answers its notebook's question with numbers computed from its runs; the verdicts are src/experiments/ablation.ts's.
 Kernel CPU is the user + system time of the notebook's kernel process.</p>
-<table><thead><tr><th>notebook</th><th>status</th><th>wall</th><th>kernel CPU</th></tr></thead><tbody>
+<table><thead><tr><th>notebook</th><th>status</th><th>wall</th><th>kernel CPU</th><th>ran on</th></tr></thead><tbody>
 ${rows}
 </tbody></table>
 </body></html>
@@ -191,20 +232,26 @@ async function main(argv: readonly string[]): Promise<number> {
     mkdirSync(args.out, { recursive: true });
     const plotly = join(args.out, PLOTLY_FILE);
     if (!existsSync(plotly) || readFileSync(plotly, 'utf8') !== plotlyJs()) writeFileSync(plotly, plotlyJs());
-    const entries = timings.map((t) => {
+    const meta = { size: args.size, recipe: RESEARCH_RECIPE, date: new Date().toISOString().slice(0, 10), cores: cpus().length };
+    const fresh = timings.map((t) => {
       const name = basename(t.notebook, '.ipynb');
       const page = publishPage(readFileSync(join(executed, `${name}.html`), 'utf8'));
       writeFileSync(join(args.out, `${name}.html`), page.html);
-      return { ...t, title: notebookTitle(readFileSync(join(executed, t.notebook), 'utf8'), name), page: `${name}.html` };
+      return { ...t, title: notebookTitle(readFileSync(join(executed, t.notebook), 'utf8'), name), page: `${name}.html`, date: meta.date };
     });
-    const meta = { size: args.size, recipe: RESEARCH_RECIPE, date: new Date().toISOString().slice(0, 10), cores: cpus().length };
+    // Notebooks published by earlier calls stay in the index (one notebook of hours per call is the usual way).
+    const recordFile = join(args.out, 'results.json');
+    const previous: unknown = existsSync(recordFile) ? JSON.parse(readFileSync(recordFile, 'utf8')) : null;
+    const { entries, dropped } = mergeEntries(previous, meta, fresh, (page) => existsSync(join(args.out, page)));
+    if (dropped.length > 0) console.log(`results: left out of the index, run at another size or recipe or without a page: ${dropped.join(', ')}`);
     writeFileSync(join(args.out, 'index.html'), indexPage(entries, meta));
-    writeFileSync(join(args.out, 'results.json'), `${JSON.stringify({ ...meta, notebooks: timings }, null, 1)}\n`);
+    const record: ResultsRecord = { ...meta, notebooks: entries };
+    writeFileSync(recordFile, `${JSON.stringify(record, null, 1)}\n`);
     console.log(`\n${'notebook'.padEnd(28)}${'status'.padEnd(8)}${'wall'.padStart(9)}${'kernel CPU'.padStart(12)}`);
-    for (const e of entries) console.log(`${e.notebook.replace(/\.ipynb$/, '').padEnd(28)}${(e.ok ? 'ok' : 'FAILED').padEnd(8)}${clock(e.wall_s).padStart(9)}${clock(e.cpu_s).padStart(12)}`);
+    for (const e of fresh) console.log(`${e.notebook.replace(/\.ipynb$/, '').padEnd(28)}${(e.ok ? 'ok' : 'FAILED').padEnd(8)}${clock(e.wall_s).padStart(9)}${clock(e.cpu_s).padStart(12)}`);
     const index = join(args.out, 'index.html');
     console.log(`\n${relative(process.cwd(), index).startsWith('..') ? index : relative(process.cwd(), index)}: ${entries.length} pages sharing ${PLOTLY_FILE}`);
-    return status === 0 && entries.every((e) => e.ok) ? 0 : 1;
+    return status === 0 && fresh.every((e) => e.ok) ? 0 : 1;
   } finally {
     rmSync(work, { recursive: true, force: true });
   }

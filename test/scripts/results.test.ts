@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Figure } from '../../src/viz/figure';
-import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, indexPage, notebookEnv, notebookTitle, parseResultsArgs, publishPage } from '../../scripts/results';
+import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, indexPage, mergeEntries, notebookEnv, notebookTitle, parseResultsArgs, publishPage, type IndexEntry } from '../../scripts/results';
 
 const ROOT = path.join(__dirname, '..', '..', ...(__filename.endsWith('.js') ? ['..'] : []));
 
@@ -75,9 +75,27 @@ test('clock, notebookTitle and indexPage', () => {
   const nb = JSON.stringify({ cells: [{ cell_type: 'code', source: '# not this' }, { cell_type: 'markdown', source: ['# 04 · Attention masks\n', 'text'] }] });
   assert.equal(notebookTitle(nb, 'x'), '04 · Attention masks');
   assert.equal(notebookTitle(JSON.stringify({ cells: [] }), 'fallback'), 'fallback');
-  const page = indexPage([{ notebook: '04-attention-masks.ipynb', ok: true, wall_s: 61, cpu_s: 120, title: 'A < B', page: '04-attention-masks.html' }], { size: 'ci', recipe: 'mnist-reading', date: '2026-12-07', cores: 2 });
-  assert.match(page, /<td><a href="04-attention-masks\.html">A &lt; B<\/a><\/td><td>ok<\/td><td>0:01:01<\/td><td>0:02:00<\/td>/);
+  const page = indexPage([{ notebook: '04-attention-masks.ipynb', ok: true, wall_s: 61, cpu_s: 120, title: 'A < B', page: '04-attention-masks.html', date: '2026-12-06' }], { size: 'ci', recipe: 'mnist-reading', date: '2026-12-07', cores: 2 });
+  assert.match(page, /<td><a href="04-attention-masks\.html">A &lt; B<\/a><\/td><td>ok<\/td><td>0:01:01<\/td><td>0:02:00<\/td><td>2026-12-06<\/td>/);
   assert.match(page, /at size <b>ci<\/b>,\nevery arm starting from the <code>mnist-reading<\/code> recipe/);
+});
+
+test('mergeEntries keeps the notebooks earlier calls published at the same size and recipe, in notebook order', () => {
+  const entry = (n: string, date: string): IndexEntry => ({ notebook: `${n}.ipynb`, ok: true, wall_s: 1, cpu_s: 2, title: n, page: `${n}.html`, date });
+  const meta = { size: 'full', recipe: 'mnist-speedrun' };
+  const previous = { ...meta, date: '2026-12-06', cores: 2, notebooks: [entry('07-continuous-vs-discrete', 'old'), entry('04-attention-masks', 'old')] };
+  const all = () => true;
+  // 04 ran again: its new entry replaces the old; 07 stays; the order is the notebooks' own.
+  const merged = mergeEntries(previous, meta, [entry('04-attention-masks', 'new'), entry('02-loss-coefficient', 'new')], all);
+  assert.deepEqual(merged.entries.map((e) => `${e.notebook} ${e.date}`), ['02-loss-coefficient.ipynb new', '04-attention-masks.ipynb new', '07-continuous-vs-discrete.ipynb old']);
+  assert.deepEqual(merged.dropped, []);
+  // Another recipe or size, or a missing page: the old entry is left out and named.
+  assert.deepEqual(mergeEntries({ ...previous, recipe: 'mnist' }, meta, [entry('04-attention-masks', 'new')], all).dropped, ['07-continuous-vs-discrete.ipynb']);
+  assert.deepEqual(mergeEntries({ ...previous, size: 'ci' }, meta, [], all).entries, []);
+  assert.deepEqual(mergeEntries(previous, meta, [], (page) => page !== '07-continuous-vs-discrete.html').dropped, ['07-continuous-vs-discrete.ipynb']);
+  // No results.json, or one from before entries had pages: nothing kept, nothing thrown.
+  assert.deepEqual(mergeEntries(null, meta, [entry('04-attention-masks', 'new')], all).entries.length, 1);
+  assert.deepEqual(mergeEntries({ ...meta, notebooks: [{ notebook: '02-loss-coefficient.ipynb', ok: true, wall_s: 1, cpu_s: 1 }] }, meta, [], all).dropped, ['02-loss-coefficient.ipynb']);
 });
 
 const built = existsSync(path.join(ROOT, 'dist', 'kernel', 'launch.js'));
