@@ -77,18 +77,38 @@ export function materializeMask(pred: MaskPredicate, layouts: readonly SequenceL
   });
 }
 
-/** The same mask from the scalar rule, one (q, k) at a time: the definition, and the oracle for the fast path. */
+/**
+ * The same mask from the scalar rule, one (q, k) at a time: the definition, and the oracle for the fast path.
+ * Rows whose layouts are equal (same image and document arrays) are computed once.
+ */
 export function materializeMaskNaive(pred: MaskPredicate, layouts: readonly SequenceLayout[], options: MaterializeOptions): tf.Tensor {
   const length = checkLayouts(layouts, options.length);
   const [start, end] = queryRange(options, length);
   const rows = end - start;
-  const values = new Uint8Array(layouts.length * rows * end);
+  const shape: [number, number, number] = [layouts.length, rows, end];
+  // The additive form is written directly (0 or MASKED, as toForm computes them), not as a bool tensor and three
+  // ops: on CPU backends this loop is the training step's mask (network.ts) and runs once a forward.
+  const additive = options.form === 'additive';
+  const values = additive ? new Float32Array(shape[0] * rows * end) : new Uint8Array(shape[0] * rows * end);
+  const [yes, no] = additive ? [0, MASKED] : [1, 0];
+  const block = rows * end;
+  // A rule sees only (q, k, layout), so rows of equal layouts have equal masks: a training batch holds a few
+  // distinct layouts (image-first or caption-first, a few caption lengths), each computed once and copied.
+  const seen = new Map<string, number>();
   layouts.forEach((layout, b) => {
+    const key = `${layout.image.join(',')}|${layout.document.join(',')}`;
+    const same = seen.get(key);
+    if (same !== undefined) {
+      values.copyWithin(b * block, same * block, (same + 1) * block);
+      return;
+    }
+    seen.set(key, b);
     for (let q = start; q < end; q++) {
-      for (let k = 0; k < end; k++) values[(b * rows + q - start) * end + k] = pred.allows(q, k, layout) ? 1 : 0;
+      const row = b * block + (q - start) * end;
+      for (let k = 0; k < end; k++) values[row + k] = pred.allows(q, k, layout) ? yes : no;
     }
   });
-  return tf.tidy(() => toForm(tf.tensor3d(values, [layouts.length, rows, end], 'bool'), options.form));
+  return additive ? tf.tensor3d(values, shape, 'float32') : tf.tensor3d(values, shape, 'bool');
 }
 
 function concat(arrays: Int32Array[]): Int32Array {

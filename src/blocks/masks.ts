@@ -67,12 +67,12 @@ export const document: MaskPredicate = predicate(
 
 /** All of the predicates hold. */
 export function and(...predicates: MaskPredicate[]): MaskPredicate {
-  return combine('and', predicates, (xs) => xs.every(Boolean), (a, b) => tf.logicalAnd(a, b));
+  return combine('and', predicates, false, (a, b) => tf.logicalAnd(a, b));
 }
 
 /** Any of the predicates holds. */
 export function or(...predicates: MaskPredicate[]): MaskPredicate {
-  return combine('or', predicates, (xs) => xs.some(Boolean), (a, b) => tf.logicalOr(a, b));
+  return combine('or', predicates, true, (a, b) => tf.logicalOr(a, b));
 }
 
 /** The predicate does not hold. */
@@ -81,18 +81,26 @@ export function not(p: MaskPredicate): MaskPredicate {
   return predicate(`not(${p.name})`, (q, k, layout) => !p.allows(q, k, layout), dense && ((ix) => tf.logicalNot(dense(ix))));
 }
 
+/**
+ * `and` (decisive = false: the first predicate that fails decides) or `or` (decisive = true: the first that holds).
+ * The rule stops at the deciding predicate and allocates nothing: on CPU backends it runs B * L^2 times a forward.
+ */
 function combine(
   op: string,
   predicates: MaskPredicate[],
-  reduce: (xs: boolean[]) => boolean,
+  decisive: boolean,
   pair: (a: tf.Tensor, b: tf.Tensor) => tf.Tensor,
 ): MaskPredicate {
   if (predicates.length === 0) throw new RangeError(`${op}(): needs at least one predicate`);
+  const rules = predicates.map((p) => p.allows);
   const denses = predicates.map((p) => p.dense);
   const allDense = denses.every((d): d is NonNullable<typeof d> => d !== undefined);
   return predicate(
     `${op}(${predicates.map((p) => p.name).join(', ')})`,
-    (q, k, layout) => reduce(predicates.map((p) => p.allows(q, k, layout))),
+    (q, k, layout) => {
+      for (const allows of rules) if (Boolean(allows(q, k, layout)) === decisive) return decisive;
+      return !decisive;
+    },
     allDense ? (ix) => denses.map((d) => d(ix)).reduce(pair) : undefined,
   );
 }

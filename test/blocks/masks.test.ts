@@ -121,6 +121,25 @@ test('fast path equals the naive double loop on random layouts, for every built-
   assert.equal(tf.memory().numTensors, before, 'no tensors leak');
 });
 
+test('rows with equal layouts share one computed mask, and still equal the fast path row by row', () => {
+  const r = new Rng(7);
+  const [a, b] = randomLayouts(r, 2);
+  // c has a's images but other document boundaries: a different layout, whose rows must not be copied from a's.
+  const c = { ...a, document: a.document.map((d, i) => (i >= a.length / 2 ? d + 1 : d)) };
+  const layouts = [a, b, a, c, a, b];
+  const before = tf.memory().numTensors;
+  for (const p of [transfusion, and(document, transfusion), causal]) {
+    for (const form of ['boolean', 'additive'] as const) {
+      for (const start of [0, 1]) {
+        const [fast, naive] = [materializeMask(p, layouts, { form, queryStart: start }), materializeMaskNaive(p, layouts, { form, queryStart: start })];
+        assert.deepEqual(Array.from(naive.dataSync()), Array.from(fast.dataSync()), `${p.name} ${form} from ${start}`);
+        tf.dispose([fast, naive]);
+      }
+    }
+  }
+  assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+});
+
 test('a predicate without a dense form is materialised through the loop', () => {
   const diagonal = predicate('diagonal', (q, k) => q === k);
   const layout = layoutFromRuns([[['text', 3]]]);
