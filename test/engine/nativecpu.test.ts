@@ -474,3 +474,29 @@ test('a full pool makes room by dropping the buffers released longest ago, so si
   assert.equal(pool.idleBytes, 64 * KIB);
   assert.equal(pool.float32(16 * KIB).buffer, small);
 });
+
+test('a cast from int32 or bool to float32 stores float32 values, so the float32 kernels after it run natively', { skip }, async () => {
+  await tf.setBackend(NATIVECPU);
+  const backend = tf.backend() as NativeCpuBackend;
+  const before = tf.memory().numTensors;
+  const positions = tf.tensor2d([[0, 1, 2], [3, -4, 70000]], [2, 3], 'int32');
+  const flags = tf.tensor1d([true, false, true], 'bool');
+  const [fromInt, fromBool] = [positions.toFloat(), flags.toFloat()];
+  assert.equal(fromInt.dtype, 'float32');
+  assert.ok(backend.data.get(fromInt.dataId).values instanceof Float32Array, 'int32 -> float32 is stored as a Float32Array');
+  assert.ok(backend.data.get(fromBool.dataId).values instanceof Float32Array, 'bool -> float32 is stored as a Float32Array');
+  assert.deepEqual(Array.from(fromInt.dataSync()), [0, 1, 2, 3, -4, 70000]);
+  assert.deepEqual(Array.from(fromBool.dataSync()), [1, 0, 1]);
+  calls.clear();
+  const half = tf.scalar(0.5);
+  const scaled = fromInt.mul(half);
+  assert.ok((calls.get('binary') ?? 0) > 0, 'the multiply after the cast ran in the addon');
+  assert.deepEqual(Array.from(scaled.dataSync()), [0, 0.5, 1, 1.5, -2, 35000]);
+  // Other casts keep the cpu kernel's results.
+  tf.tidy(() => {
+    assert.deepEqual(Array.from(tf.tensor1d([1.7, -2.2, 0]).cast('int32').dataSync()), [1, -2, 0]);
+    assert.deepEqual(Array.from(tf.tensor1d([1.7, 0]).cast('bool').dataSync()), [1, 0]);
+  });
+  tf.dispose([positions, flags, fromInt, fromBool, half, scaled]);
+  assert.equal(tf.memory().numTensors, before, 'no tensors leak');
+});
