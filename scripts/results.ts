@@ -8,7 +8,8 @@
  *   out/results-ci/ at ci size, so a smoke run never replaces the published pages), offline and small:
  *   the copy of plotly.js the kernel stores with a notebook's first figure is taken out of every page
  *   (`externalisePlotly`, src/viz/figure.ts) and DIR/plotly.min.js, written once, is loaded instead; the script
- *   tags nbconvert points at this machine's files (Debian's require.js and MathJax, which no page here uses) go;
+ *   tags nbconvert points at this machine's files (Debian's require.js and MathJax, which no page here uses) go,
+ *   and the paths the notebooks print are made relative to their folder and the lab's root (`relativePaths`);
  * - DIR/index.html, linking the pages, with each notebook's status, wall time, kernel CPU time and day;
  * - DIR/results.json, the same numbers. Notebooks an earlier call published there (same size and recipe) stay
  *   listed, so the notebooks can be run one per call (`--only 04`, then `--only 07`).
@@ -94,9 +95,26 @@ export interface NotebookTiming {
 /** Script tags nbconvert's template points at files of this machine (file:///usr/share/javascript/...). */
 const LOCAL_SCRIPT = /<script[^>]*\ssrc="file:\/\/[^"]*"[^>]*>\s*<\/script>\n?/gi;
 
-/** An exported notebook as published: plotly.js loaded from `plotlySrc`, no links to this machine's files. */
-export function publishPage(html: string, plotlySrc: string = PLOTLY_FILE): { html: string; removed: number } {
-  return externalisePlotly(html.replace(LOCAL_SCRIPT, ''), plotlySrc);
+/**
+ * `text` with this machine's folders written relative: every absolute path under one of `folders` loses that
+ * folder and its '/', so with the notebooks run in /home/me/lab/notebooks, '/home/me/lab/notebooks/runs/nb04'
+ * reads 'runs/nb04'. A folder matches only as a whole path (not inside '/x/home/me/lab/...'), the longest first,
+ * so a run folder inside the lab root keeps its shorter relative form.
+ */
+export function relativePaths(text: string, folders: readonly string[]): string {
+  const escape = (s: string) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  return [...folders].sort((a, b) => b.length - a.length).reduce(
+    (out, folder) => out.replace(new RegExp(`(?<![\\w./-])${escape(folder.replace(/\/+$/, ''))}/`, 'g'), ''),
+    text,
+  );
+}
+
+/**
+ * An exported notebook as published: plotly.js loaded from `plotlySrc`, no links to this machine's files, and the
+ * paths the notebook printed relative to `folders` (`relativePaths`: the notebooks' folder and the lab's root).
+ */
+export function publishPage(html: string, plotlySrc: string = PLOTLY_FILE, folders: readonly string[] = []): { html: string; removed: number } {
+  return externalisePlotly(relativePaths(html.replace(LOCAL_SCRIPT, ''), folders), plotlySrc);
 }
 
 /** Seconds as h:mm:ss. */
@@ -235,7 +253,7 @@ async function main(argv: readonly string[]): Promise<number> {
     const meta = { size: args.size, recipe: RESEARCH_RECIPE, date: new Date().toISOString().slice(0, 10), cores: cpus().length };
     const fresh = timings.map((t) => {
       const name = basename(t.notebook, '.ipynb');
-      const page = publishPage(readFileSync(join(executed, `${name}.html`), 'utf8'));
+      const page = publishPage(readFileSync(join(executed, `${name}.html`), 'utf8'), PLOTLY_FILE, [args.runs, root]);
       writeFileSync(join(args.out, `${name}.html`), page.html);
       return { ...t, title: notebookTitle(readFileSync(join(executed, t.notebook), 'utf8'), name), page: `${name}.html`, date: meta.date };
     });

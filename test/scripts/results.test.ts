@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Figure } from '../../src/viz/figure';
-import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, indexPage, mergeEntries, notebookEnv, notebookTitle, parseResultsArgs, publishPage, type IndexEntry } from '../../scripts/results';
+import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, indexPage, mergeEntries, notebookEnv, notebookTitle, parseResultsArgs, publishPage, relativePaths, type IndexEntry } from '../../scripts/results';
 
 const ROOT = path.join(__dirname, '..', '..', ...(__filename.endsWith('.js') ? ['..'] : []));
 
@@ -67,6 +67,20 @@ test('publishPage: no stored plotly.js, no links to this machine, the shared fil
   assert.doesNotMatch(html, /file:\/\//);
   assert.equal(html.split(`src="${PLOTLY_FILE}"`).length - 1, 1);
   assert.ok(html.length < 5000, `${html.length} characters`);
+});
+
+test('relativePaths and publishPage: the paths a notebook printed name no folder of this machine', () => {
+  const printed = '<pre>loaded /home/me/lab/out/classifier-16.safetensors\nsweep: /home/me/lab/notebooks/runs/nb04-full\n' +
+    'report /home/me/lab/notebooks/runs/nb04-full/report.html; not ours: /home/me/lab2/x, /x/home/me/lab/y, /home/me/lab</pre>';
+  const expected = '<pre>loaded out/classifier-16.safetensors\nsweep: runs/nb04-full\n' +
+    'report runs/nb04-full/report.html; not ours: /home/me/lab2/x, /x/home/me/lab/y, /home/me/lab</pre>';
+  // The runs folder inside the root is taken first, whatever order the folders come in; a trailing '/' is allowed.
+  assert.equal(relativePaths(printed, ['/home/me/lab', '/home/me/lab/notebooks/']), expected);
+  assert.equal(relativePaths(printed, ['/home/me/lab/notebooks', '/home/me/lab']), expected);
+  assert.equal(relativePaths('a /tmp/a.b/c and /tmp/aXb/c', ['/tmp/a.b']), 'a c and /tmp/aXb/c', "a '.' in a folder is not a wildcard");
+  assert.equal(relativePaths(printed, []), printed);
+  const page = publishPage(`<html><body>${printed}</body></html>`, PLOTLY_FILE, ['/home/me/lab', '/home/me/lab/notebooks']).html;
+  assert.ok(page.includes(`<body>${expected}</body>`), page);
 });
 
 test('clock, notebookTitle and indexPage', () => {
