@@ -86,12 +86,12 @@ export function materializeMaskNaive(pred: MaskPredicate, layouts: readonly Sequ
   const [start, end] = queryRange(options, length);
   const rows = end - start;
   const shape: [number, number, number] = [layouts.length, rows, end];
+  const block = rows * end;
   // The additive form is written directly (0 or MASKED, as toForm computes them), not as a bool tensor and three
   // ops: on CPU backends this loop is the training step's mask (network.ts) and runs once a forward.
   const additive = options.form === 'additive';
-  const values = additive ? new Float32Array(shape[0] * rows * end) : new Uint8Array(shape[0] * rows * end);
+  const values = additive ? new Float32Array(layouts.length * block) : new Uint8Array(layouts.length * block);
   const [yes, no] = additive ? [0, MASKED] : [1, 0];
-  const block = rows * end;
   // A rule sees only (q, k, layout), so rows of equal layouts have equal masks: a training batch holds a few
   // distinct layouts (image-first or caption-first, a few caption lengths), each computed once and copied.
   const seen = new Map<string, number>();
