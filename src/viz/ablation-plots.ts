@@ -4,7 +4,7 @@
  */
 import { ConfigError, check, mergeConfig, type DeepPartial } from '../config';
 import { Figure } from './figure';
-import { seriesKeys, seriesOf, smoothedTraces, type HistoryRow } from './loss-curves';
+import { DEFAULT_MAX_POINTS, checkMaxPoints, seriesKeys, seriesOf, smoothedTraces, type HistoryRow } from './loss-curves';
 import { colorAt, panelGrid } from './subplots';
 
 /** One measured number: arm 'causal', metric 'val loss', value 2.31 (std: spread over seeds, if known). */
@@ -104,10 +104,12 @@ export interface AblationCurvesOptions {
   readonly title: string;
   /** Panels per row. Default 2. */
   readonly columns: number;
+  /** Most points drawn per trace (src/viz/loss-curves.ts, `decimate`). Default DEFAULT_MAX_POINTS. */
+  readonly maxPoints: number;
 }
 
 export const DEFAULT_ABLATION_CURVES: AblationCurvesOptions = {
-  metrics: [], smoothing: 0.6, logY: false, title: 'Ablation: training curves', columns: 2,
+  metrics: [], smoothing: 0.6, logY: false, title: 'Ablation: training curves', columns: 2, maxPoints: DEFAULT_MAX_POINTS,
 };
 
 /** Curves against step per arm, one panel per metric; the legend lists each arm once. */
@@ -115,6 +117,7 @@ export function ablationCurves(runs: readonly AblationRun[], options?: DeepParti
   const opts = mergeConfig(DEFAULT_ABLATION_CURVES, options, 'ablationCurves');
   check.inRange('ablationCurves.smoothing', opts.smoothing, 0, 0.999999);
   check.positiveInt('ablationCurves.columns', opts.columns);
+  checkMaxPoints('ablationCurves.maxPoints', opts.maxPoints);
   if (runs.length === 0) throw new ConfigError('ablationCurves.runs', runs, 'at least one run');
   const logged = firstSeen(runs.flatMap((r) => seriesKeys(r.history)));
   const metrics = opts.metrics.length > 0 ? [...opts.metrics] : logged;
@@ -131,7 +134,7 @@ export function ablationCurves(runs: readonly AblationRun[], options?: DeepParti
       if (steps.length === 0) return [];
       const showLegend = !legendShown.has(run.arm);
       legendShown.add(run.arm);
-      return smoothedTraces(run.arm, steps, values, opts.smoothing, colorAt(arms.indexOf(run.arm)), axes[p], showLegend);
+      return smoothedTraces(run.arm, steps, values, opts.smoothing, colorAt(arms.indexOf(run.arm)), axes[p], showLegend, opts.maxPoints);
     }),
   );
   return new Figure(data, { ...layout, title: { text: opts.title }, margin: { t: 50, r: 20, b: 50, l: 60 } });

@@ -59,6 +59,9 @@ test('each figure draws into its own div, and text cannot close the script early
 test('typed arrays become plain arrays, and withLayout merges the top level', () => {
   const fig = new Figure([{ type: 'scatter', y: new Float32Array([0.5, 1.5]) }], { height: 300, title: { text: 't' } });
   assert.deepEqual(fig.toJSON().data, [{ type: 'scatter', y: [0.5, 1.5] }]);
+  // Numbers keep 7 significant digits (float32's precision); integers and non-finite values are as before.
+  const rounded = new Figure([{ y: [0.07123456789012345, 1 / 3, 123456789, -2.5e-9 / 3, NaN], z: new Float32Array([0.1]) }]).toJSON().data;
+  assert.deepEqual(rounded, [{ y: [0.07123457, 0.3333333, 123456789, -8.333333e-10, null], z: [0.1] }]);
   const taller = fig.withLayout({ height: 500 });
   assert.deepEqual(taller.layout, { height: 500, title: { text: 't' } });
   assert.deepEqual(fig.layout, { height: 300, title: { text: 't' } });

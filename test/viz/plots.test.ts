@@ -3,13 +3,15 @@ import assert from 'node:assert/strict';
 import { ConfigError, ShapeError } from '../../src/config';
 import { tf } from '../../src/engine/tf';
 import { ablationBars, ablationCurves, summariseAblation } from '../../src/viz/ablation-plots';
-import { emaSmooth, lossCurves } from '../../src/viz/loss-curves';
+import { decimate, emaSmooth, lossCurves } from '../../src/viz/loss-curves';
 import { maskHeatmap } from '../../src/viz/mask-heatmap';
 import { noiseLevelCurves, scheduleCurves, weightCurves } from '../../src/viz/schedule-curves';
 import { PALETTE, panelGrid } from '../../src/viz/subplots';
 
 type Trace = Record<string, unknown>;
 const traces = (fig: { toJSON(): { data: unknown } }) => fig.toJSON().data as Trace[];
+/** A figure's numbers as written: 7 significant digits (FIGURE_DIGITS, src/viz/figure.ts). */
+const digits7 = (v: number) => Number(v.toPrecision(7));
 const close = (a: readonly number[], b: readonly number[]) => a.forEach((v, i) => assert.ok(Math.abs(v - b[i]) < 1e-12, `${i}: ${v} vs ${b[i]}`));
 
 test('EMA smoothing is debiased like TensorBoard and skips non-finite values', () => {
@@ -22,6 +24,37 @@ test('EMA smoothing is debiased like TensorBoard and skips non-finite values', (
   assert.throws(() => emaSmooth([1], 1), ConfigError);
 });
 
+test('decimate keeps the ends, every run\'s lowest and highest point, and gaps, in step order', () => {
+  const steps = Array.from({ length: 10_000 }, (_, i) => i);
+  const values = steps.map((i) => Math.sin(i / 300));
+  values[5_000] = 9; // a one-step spike
+  values[7_001] = -9; // a one-step dip
+  values[3_000] = NaN; // a diverged step
+  const thin = decimate(steps, values, 1000);
+  // 1000, and one more for the run that holds the gap.
+  assert.ok(thin.steps.length <= 1001 && thin.steps.length >= 900, `${thin.steps.length} points`);
+  assert.equal(thin.steps[0], 0);
+  assert.equal(thin.steps.at(-1), 9_999);
+  assert.ok(thin.steps.every((s, i) => i === 0 || s > thin.steps[i - 1]), 'steps ascend');
+  thin.steps.forEach((s, i) => assert.ok(Object.is(thin.values[i], values[s]), `point ${s} keeps its value`));
+  for (const kept of [5_000, 7_001, 3_000]) assert.ok(thin.steps.includes(kept), `step ${kept} kept`);
+  assert.equal(Math.max(...thin.values.filter(Number.isFinite)), 9);
+  assert.equal(Math.min(...thin.values.filter(Number.isFinite)), -9);
+  assert.deepEqual(decimate([1, 2, 3], [3, 2, 1], 4), { steps: [1, 2, 3], values: [3, 2, 1] });
+  assert.throws(() => decimate([1], [1], 3), /maxPoints: got 3; allowed: an integer >= 4/);
+  assert.throws(() => decimate([1, 2], [1], 10), /steps\.length: got 2/);
+});
+
+test('long curves are drawn thinned, to the maxPoints option', () => {
+  const history = Array.from({ length: 2_500 }, (_, i) => ({ step: i, diffusion: 1 / (1 + i) + (i % 7) * 1e-3 }));
+  const lengths = (fig: { toJSON(): { data: unknown } }) => traces(fig).map((t) => (t.x as number[]).length);
+  for (const n of lengths(lossCurves(history))) assert.ok(n <= 1000 && n > 900, `${n} points`);
+  for (const n of lengths(lossCurves(history, { maxPoints: 200 }))) assert.ok(n <= 200, `${n} points`);
+  for (const n of lengths(ablationCurves([{ arm: 'a', history }], { maxPoints: 100 }))) assert.ok(n <= 100, `${n} points`);
+  assert.throws(() => lossCurves(history, { maxPoints: 2 }), /lossCurves\.maxPoints: got 2/);
+  assert.throws(() => ablationCurves([{ arm: 'a', history }], { maxPoints: 1.5 }), /ablationCurves\.maxPoints/);
+});
+
 test('lossCurves draws raw and smoothed traces per loss, skipping steps that did not log a key', () => {
   const history = [
     { step: 1, loss: 4, lm: 3 },
@@ -31,7 +64,7 @@ test('lossCurves draws raw and smoothed traces per loss, skipping steps that did
   const data = traces(lossCurves(history, { smoothing: 0.5 }));
   assert.deepEqual(data.map((t) => t.name), ['loss (raw)', 'loss', 'lm (raw)', 'lm']);
   assert.deepEqual(data[0].y, [4, 2, 1]);
-  close(data[1].y as number[], emaSmooth([4, 2, 1], 0.5));
+  assert.deepEqual(data[1].y, emaSmooth([4, 2, 1], 0.5).map(digits7));
   assert.deepEqual(data[2].x, [1, 3]);
   assert.deepEqual(data[2].y, [3, 1]);
   assert.equal(data[0].legendgroup, data[1].legendgroup);
@@ -82,7 +115,7 @@ test('noiseLevelCurves: epsilon MSE and the x0 MSE it implies against log-SNR, l
   assert.deepEqual(data.map((d) => [d.name, d.xaxis, d.showlegend ?? true]), [['constant', 'x', true], ['constant', 'x2', false], ['min-snr', 'x', true], ['min-snr', 'x2', false]]);
   assert.deepEqual(data[0].y, [0.01, 0.1, 0.3]);
   // x0 MSE = epsilon MSE / SNR.
-  (data[1].y as number[]).forEach((v, k) => assert.ok(Math.abs(v - [0.01 * Math.exp(2), 0.1, 0.3 * Math.exp(-2)][k]) < 1e-12));
+  assert.deepEqual(data[1].y, [0.01 * Math.exp(2), 0.1, 0.3 * Math.exp(-2)].map(digits7));
   assert.deepEqual(data[3].x, [-2, 2]);
   assert.equal((fig.layout.yaxis as Trace).type, 'log');
   assert.equal((fig.layout.yaxis2 as Trace).type, 'log');
@@ -146,6 +179,6 @@ test('ablationCurves: a panel per metric, a colour per arm, each arm once in the
   assert.deepEqual(data.map((d) => d.xaxis), ['x', 'x', 'x', 'x2', 'x2', 'x2']);
   assert.deepEqual(data.filter((d) => d.showlegend).map((d) => d.name), ['k=2', 'k=4']);
   assert.deepEqual(data.map((d) => (d.line as Trace).color), [0, 0, 1, 0, 0, 1].map((i) => PALETTE[i]));
-  assert.deepEqual(data[2].y, [2, 1, 2 / 3]);
+  assert.deepEqual(data[2].y, [2, 1, digits7(2 / 3)]);
   assert.throws(() => ablationCurves([{ arm: 'a', history: history(1) }], { metrics: ['fid'] }), /ablationCurves\.metrics: got "fid"/);
 });
