@@ -14,15 +14,17 @@
  * - DIR/results.json, the same numbers. Notebooks an earlier call published there (same size and recipe) stay
  *   listed, so the notebooks can be run one per call (`--only 04`, then `--only 07`).
  *
- * It prints each notebook's wall time and the CPU time of its kernel process (user + system, what the notebook
- * cost, measured by run-notebooks.py once the kernel exited). The notebooks run in `--runs` (default notebooks/,
+ * It prints each notebook's wall time and the CPU time of its kernel process (user + system, what this call cost,
+ * measured by run-notebooks.py once the kernel exited), and what the notebook's runs cost over every call that
+ * trained them (`runsCost`: the CPU time each run recorded in its run.json), since a resumed call skips the arms
+ * earlier calls finished. The notebooks run in `--runs` (default notebooks/,
  * where Jupyter runs them too), so their runs go under <runs>/runs/ and a second call resumes: the lab's `sweep`
  * and `trainRun` read finished arms back instead of training them again. The kernelspec goes into a temporary
  * Jupyter data folder, so the user's `transfusion` kernel is never repointed at this build.
  */
 import { spawn } from 'node:child_process';
 import { cpus } from 'node:os';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { ConfigError } from '../src/config';
@@ -131,11 +133,67 @@ export function notebookTitle(ipynb: string, fallback: string): string {
   return /^#\s+(.+)$/m.exec(text)?.[1].trim() ?? fallback;
 }
 
+/**
+ * What a notebook's runs cost, over every call that trained them (a sweep of hours is usually trained over several
+ * calls, each resuming the last): read from their run.json records (src/experiments/run-record.ts).
+ */
+export interface RunsCost {
+  /** Run folders found, and how many of them finished. */
+  readonly runs: number;
+  readonly finished: number;
+  /** Summed `cpuSeconds` of the runs that recorded it (`cpu_runs` of them). */
+  readonly cpu_s: number;
+  readonly cpu_runs: number;
+  /** Summed wall `seconds` of the finished runs (since each one's last resume). */
+  readonly wall_s: number;
+}
+
+/**
+ * The cost of notebook `notebook`'s runs at `size` under `runsRoot` (<runs>/runs): the research notebooks name
+ * their run folders `nbNN-<what>-<size>` or `nbNN-<size>` (a sweep's or a notebook's folder of runs, each run a
+ * folder with run.json in it). Folders without a readable run.json are skipped.
+ */
+export function runsCost(runsRoot: string, notebook: string, size: string): RunsCost {
+  const prefix = `nb${notebook.slice(0, 2)}-`;
+  const groups = existsSync(runsRoot) ? readdirSync(runsRoot).filter((d) => d.startsWith(prefix) && d.endsWith(`-${size}`) || d === `${prefix}${size}`) : [];
+  let runs = 0, finished = 0, cpu = 0, cpuRuns = 0, wall = 0;
+  for (const group of groups.sort()) {
+    const dir = join(runsRoot, group);
+    if (!statSync(dir).isDirectory()) continue;
+    for (const name of readdirSync(dir).sort()) {
+      let record: { status?: unknown; seconds?: unknown; cpuSeconds?: unknown };
+      try {
+        record = JSON.parse(readFileSync(join(dir, name, 'run.json'), 'utf8')) as typeof record;
+      } catch {
+        continue;
+      }
+      runs += 1;
+      if (record.status === 'finished') {
+        finished += 1;
+        if (typeof record.seconds === 'number') wall += record.seconds;
+      }
+      if (typeof record.cpuSeconds === 'number') {
+        cpu += record.cpuSeconds;
+        cpuRuns += 1;
+      }
+    }
+  }
+  return { runs, finished, cpu_s: cpu, cpu_runs: cpuRuns, wall_s: wall };
+}
+
+/** A RunsCost in words: '6 runs (6 finished), training CPU 1:54:00', naming the runs whose CPU was not recorded. */
+export function describeCost(c: RunsCost): string {
+  const unknown = c.runs - c.cpu_runs;
+  return `${c.runs} runs (${c.finished} finished), training CPU ${clock(c.cpu_s)}${unknown > 0 ? ` (${unknown} run${unknown === 1 ? '' : 's'} without a CPU record; their wall time is in \`seconds\`)` : ''}`;
+}
+
 export interface IndexEntry extends NotebookTiming {
   readonly title: string;
   readonly page: string;
   /** The day this notebook's page was made (YYYY-MM-DD). */
   readonly date: string;
+  /** What its runs cost over every call (absent in entries written before it was kept). */
+  readonly cost?: RunsCost;
 }
 
 /** What DIR/results.json holds: the call's settings and one entry per published notebook. */
@@ -178,8 +236,9 @@ export function mergeEntries(
 
 /** DIR/index.html: one row per notebook, linked, with its status, wall time, kernel CPU time and the day it ran. */
 export function indexPage(entries: readonly IndexEntry[], meta: { size: string; recipe: string; date: string; cores: number }): string {
+  const cost = (c: RunsCost | undefined) => c === undefined ? '' : `${c.runs}</td><td>${clock(c.cpu_s)}${c.cpu_runs < c.runs ? ` (${c.cpu_runs} of ${c.runs} runs recorded)` : ''}`;
   const rows = entries.map((e) => `<tr><td><a href="${escapeHtml(e.page)}">${escapeHtml(e.title)}</a></td><td>${e.ok ? 'ok' : 'FAILED'}</td>` +
-    `<td>${clock(e.wall_s)}</td><td>${clock(e.cpu_s)}</td><td>${escapeHtml(e.date)}</td></tr>`).join('\n');
+    `<td>${clock(e.wall_s)}</td><td>${clock(e.cpu_s)}</td><td>${e.cost === undefined ? '</td><td>' : cost(e.cost)}</td><td>${escapeHtml(e.date)}</td></tr>`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Transfusion Lab: research results</title>
 <style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}</style>
@@ -188,8 +247,9 @@ export function indexPage(entries: readonly IndexEntry[], meta: { size: string; 
 <p>The research notebooks executed headless by <code>npm run results</code> (scripts/results.ts) at size <b>${escapeHtml(meta.size)}</b>,
 every arm starting from the <code>${escapeHtml(meta.recipe)}</code> recipe, on ${meta.cores} cores; last updated ${escapeHtml(meta.date)}.
 Each page answers its notebook's question with numbers computed from its runs; the verdicts are src/experiments/ablation.ts's.
-Kernel CPU is the user + system time of the notebook's kernel process.</p>
-<table><thead><tr><th>notebook</th><th>status</th><th>wall</th><th>kernel CPU</th><th>ran on</th></tr></thead><tbody>
+Wall and kernel CPU (user + system time of the notebook's kernel process) are the last call's, which skips the
+arms earlier calls finished; runs and training CPU count every run of the notebook over all calls, from their run.json records.</p>
+<table><thead><tr><th>notebook</th><th>status</th><th>wall</th><th>kernel CPU</th><th>runs</th><th>training CPU</th><th>ran on</th></tr></thead><tbody>
 ${rows}
 </tbody></table>
 </body></html>
@@ -255,7 +315,8 @@ async function main(argv: readonly string[]): Promise<number> {
       const name = basename(t.notebook, '.ipynb');
       const page = publishPage(readFileSync(join(executed, `${name}.html`), 'utf8'), PLOTLY_FILE, [args.runs, root]);
       writeFileSync(join(args.out, `${name}.html`), page.html);
-      return { ...t, title: notebookTitle(readFileSync(join(executed, t.notebook), 'utf8'), name), page: `${name}.html`, date: meta.date };
+      const cost = runsCost(join(args.runs, 'runs'), name, args.size);
+      return { ...t, title: notebookTitle(readFileSync(join(executed, t.notebook), 'utf8'), name), page: `${name}.html`, date: meta.date, cost };
     });
     // Notebooks published by earlier calls stay in the index (one notebook of hours per call is the usual way).
     const recordFile = join(args.out, 'results.json');
@@ -265,8 +326,8 @@ async function main(argv: readonly string[]): Promise<number> {
     writeFileSync(join(args.out, 'index.html'), indexPage(entries, meta));
     const record: ResultsRecord = { ...meta, notebooks: entries };
     writeFileSync(recordFile, `${JSON.stringify(record, null, 1)}\n`);
-    console.log(`\n${'notebook'.padEnd(28)}${'status'.padEnd(8)}${'wall'.padStart(9)}${'kernel CPU'.padStart(12)}`);
-    for (const e of fresh) console.log(`${e.notebook.replace(/\.ipynb$/, '').padEnd(28)}${(e.ok ? 'ok' : 'FAILED').padEnd(8)}${clock(e.wall_s).padStart(9)}${clock(e.cpu_s).padStart(12)}`);
+    console.log(`\n${'notebook'.padEnd(28)}${'status'.padEnd(8)}${'wall'.padStart(9)}${'kernel CPU'.padStart(12)}  its runs, over every call`);
+    for (const e of fresh) console.log(`${e.notebook.replace(/\.ipynb$/, '').padEnd(28)}${(e.ok ? 'ok' : 'FAILED').padEnd(8)}${clock(e.wall_s).padStart(9)}${clock(e.cpu_s).padStart(12)}  ${describeCost(e.cost)}`);
     const index = join(args.out, 'index.html');
     console.log(`\n${relative(process.cwd(), index).startsWith('..') ? index : relative(process.cwd(), index)}: ${entries.length} pages sharing ${PLOTLY_FILE}`);
     return status === 0 && fresh.every((e) => e.ok) ? 0 : 1;

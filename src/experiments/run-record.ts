@@ -57,6 +57,13 @@ export interface RunRecord<C = unknown> extends Provenance {
   readonly endedAt: string | null;
   /** Wall time from the start (or the last resume) to the end; null while running. */
   readonly seconds: number | null;
+  /**
+   * CPU time (user + system, all threads) of the process from the start to the end, evaluation included, summed
+   * over every resume: what the run cost. Null while running, and after a resume of a record that did not keep it;
+   * absent from records written before it was kept. A process killed mid-run adds nothing: the steps it took
+   * past the checkpoint are trained again, and counted then.
+   */
+  readonly cpuSeconds?: number | null;
   readonly seed: number;
   /** Optimiser steps logged so far. */
   readonly steps: number;
@@ -142,14 +149,24 @@ export interface RunStartOptions<C = unknown> {
 
 export const DEFAULT_RUNS_ROOT = 'runs';
 
+/** CPU seconds (user + system) this process spent since `start` (a `process.cpuUsage()` reading). */
+function cpuSince(start: NodeJS.CpuUsage): number {
+  const { user, system } = process.cpuUsage(start);
+  return (user + system) / 1e6;
+}
+
 export class Run<C = unknown> {
   private record: RunRecord<C>;
   private readonly rows: MetricsRow[] = [];
   private readonly evals: RecordedEval[] = [];
   private readonly started = performance.now();
+  private readonly cpuStarted = process.cpuUsage();
+  /** CPU seconds of earlier segments (before a resume); null where a resumed record did not keep them. */
+  private readonly cpuBefore: number | null;
 
-  private constructor(readonly dir: string, record: RunRecord<C>, private readonly flushEvery: number, private readonly lock: FolderLock | null) {
+  private constructor(readonly dir: string, record: RunRecord<C>, private readonly flushEvery: number, private readonly lock: FolderLock | null, cpuBefore: number | null = 0) {
     this.record = record;
+    this.cpuBefore = cpuBefore;
   }
 
   /** Create `root/name` (taking its lock) and write run.json with status `running`. */
@@ -188,6 +205,7 @@ export class Run<C = unknown> {
       startedAt: new Date().toISOString(),
       endedAt: null,
       seconds: null,
+      cpuSeconds: null,
       seed: options.seed,
       steps: 0,
       config: options.config,
@@ -214,9 +232,10 @@ export class Run<C = unknown> {
         error: null,
         endedAt: null,
         seconds: null,
+        cpuSeconds: null,
         steps: step,
         resumed: [...record.resumed, { step, at: new Date().toISOString(), engine: provenance().engine }],
-      }, flushEvery, lock);
+      }, flushEvery, lock, typeof record.cpuSeconds === 'number' ? record.cpuSeconds : null);
       run.rows.push(...history.map(metricsRow));
       run.evals.push(...readEvals(dir).filter((r) => typeof r.trainStep !== 'number' || r.trainStep <= step));
       run.writeMetrics();
@@ -339,6 +358,7 @@ export class Run<C = unknown> {
         error,
         endedAt: new Date().toISOString(),
         seconds: (performance.now() - this.started) / 1000,
+        cpuSeconds: this.cpuBefore === null ? null : this.cpuBefore + cpuSince(this.cpuStarted),
       };
       this.writeRecord();
     } finally {
@@ -413,6 +433,7 @@ function checkRecord<C>(path: string, value: unknown): RunRecord<C> {
   field('startedAt', EXPECT.string);
   field('endedAt', EXPECT.stringOrNull);
   field('seconds', EXPECT.numberOrNull);
+  if ('cpuSeconds' in record) field('cpuSeconds', EXPECT.numberOrNull);
   field('seed', EXPECT.integer);
   field('steps', EXPECT.count);
   field('config', EXPECT.present);

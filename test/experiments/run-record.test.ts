@@ -72,6 +72,7 @@ test('a run record holds config, seed, engine, versions, commit, times, status, 
   assert.equal(record.steps, 3);
   assert.ok(Date.parse(record.endedAt!) >= Date.parse(record.startedAt));
   assert.ok(record.seconds! >= 0);
+  assert.equal(typeof record.cpuSeconds, 'number');
 
   const csv = aq.fromCSV(fs.readFileSync(join(dir, 'metrics.csv'), 'utf8'));
   assert.deepEqual(csv.columnNames(), [...METRIC_COLUMNS, 'extra']);
@@ -160,7 +161,39 @@ test('Run.resume keeps the checkpoint\'s history, drops later evaluations and no
   assert.deepEqual(again.evalRows, [], 'the evaluation at step 4 belonged to weights the resumed run never has');
   assert.equal(fs.existsSync(join(root, 'resumed', 'eval.json')), false);
   assert.equal(fs.existsSync(join(root, 'resumed', 'eval.csv')), false);
+  assert.equal(record.cpuSeconds, null, 'null while running');
   again.logStep(report(2));
   await again.finish();
   assert.deepEqual(aq.fromCSV(fs.readFileSync(join(root, 'resumed', 'metrics.csv'), 'utf8')).array('step'), [0, 1, 2]);
+});
+
+test('cpuSeconds is the CPU a run spent, summed over its resumes; a record without it still reads', async () => {
+  // Spin until this process has used `seconds` of CPU (wall time would undercount on a busy machine).
+  const busy = (seconds: number) => {
+    const start = process.cpuUsage();
+    let x = 0;
+    while ((({ user, system }) => user + system)(process.cpuUsage(start)) < seconds * 1e6) x += Math.sqrt(x + 1);
+    return x;
+  };
+  const run = await Run.start({ name: 'cpu', root, config: { a: 1 }, seed: 0 });
+  busy(0.2);
+  await run.fail(new Error('stopped'));
+  const first = readRecord(join(root, 'cpu')).cpuSeconds!;
+  assert.ok(first >= 0.2 && first < 5, `first segment ${first} s`);
+  const again = await Run.resume(join(root, 'cpu'), []);
+  busy(0.2);
+  await again.finish();
+  const total = readRecord(join(root, 'cpu')).cpuSeconds!;
+  assert.ok(total >= first + 0.2, `${total} s after the resume, ${first} s before it`);
+
+  // A record from before cpuSeconds was kept: it reads, and a resume of it cannot know the total.
+  const path = join(root, 'cpu', 'run.json');
+  const old = JSON.parse(fs.readFileSync(path, 'utf8'));
+  delete old.cpuSeconds;
+  fs.writeFileSync(path, JSON.stringify(old));
+  assert.equal(readRecord(join(root, 'cpu')).cpuSeconds, undefined);
+  await (await Run.resume(join(root, 'cpu'), [])).finish();
+  assert.equal(readRecord(join(root, 'cpu')).cpuSeconds, null);
+  fs.writeFileSync(path, JSON.stringify({ ...old, cpuSeconds: 'a lot' }));
+  assert.throws(() => readRecord(join(root, 'cpu')), /cpuSeconds is "a lot"; expected/);
 });

@@ -7,11 +7,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Figure } from '../../src/viz/figure';
-import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, indexPage, mergeEntries, notebookEnv, notebookTitle, parseResultsArgs, publishPage, relativePaths, type IndexEntry } from '../../scripts/results';
+import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, describeCost, indexPage, runsCost, mergeEntries, notebookEnv, notebookTitle, parseResultsArgs, publishPage, relativePaths, type IndexEntry } from '../../scripts/results';
 
 const ROOT = path.join(__dirname, '..', '..', ...(__filename.endsWith('.js') ? ['..'] : []));
 
@@ -90,8 +90,35 @@ test('clock, notebookTitle and indexPage', () => {
   assert.equal(notebookTitle(nb, 'x'), '04 · Attention masks');
   assert.equal(notebookTitle(JSON.stringify({ cells: [] }), 'fallback'), 'fallback');
   const page = indexPage([{ notebook: '04-attention-masks.ipynb', ok: true, wall_s: 61, cpu_s: 120, title: 'A < B', page: '04-attention-masks.html', date: '2026-12-06' }], { size: 'ci', recipe: 'mnist-reading', date: '2026-12-07', cores: 2 });
-  assert.match(page, /<td><a href="04-attention-masks\.html">A &lt; B<\/a><\/td><td>ok<\/td><td>0:01:01<\/td><td>0:02:00<\/td><td>2026-12-06<\/td>/);
+  assert.match(page, /<td><a href="04-attention-masks\.html">A &lt; B<\/a><\/td><td>ok<\/td><td>0:01:01<\/td><td>0:02:00<\/td><td><\/td><td><\/td><td>2026-12-06<\/td>/);
+  const cost = { runs: 6, finished: 6, cpu_s: 7200, cpu_runs: 5, wall_s: 3600 };
+  const withCost = indexPage([{ notebook: '07-x.ipynb', ok: true, wall_s: 61, cpu_s: 120, title: 'T', page: '07-x.html', date: '2026-12-07', cost }], { size: 'full', recipe: 'r', date: '2026-12-07', cores: 2 });
+  assert.match(withCost, /<td>0:02:00<\/td><td>6<\/td><td>2:00:00 \(5 of 6 runs recorded\)<\/td><td>2026-12-07<\/td>/);
+  assert.equal(describeCost(cost), '6 runs (6 finished), training CPU 2:00:00 (1 run without a CPU record; their wall time is in `seconds`)');
+  assert.equal(describeCost({ ...cost, cpu_runs: 6 }), '6 runs (6 finished), training CPU 2:00:00');
   assert.match(page, /at size <b>ci<\/b>,\nevery arm starting from the <code>mnist-reading<\/code> recipe/);
+});
+
+test('runsCost sums the CPU and wall time the runs of one notebook recorded, at one size, over every call', () => {
+  const root = mkdtempSync(path.join(tmpdir(), 'runs-cost-'));
+  try {
+    const put = (group: string, name: string, record: unknown) => {
+      mkdirSync(path.join(root, group, name), { recursive: true });
+      writeFileSync(path.join(root, group, name, 'run.json'), typeof record === 'string' ? record : JSON.stringify(record));
+    };
+    put('nb02-lambda-full', 'lambda=1,seed=0', { status: 'finished', seconds: 100, cpuSeconds: 190 });
+    put('nb02-lambda-full', 'lambda=1,seed=1', { status: 'finished', seconds: 110 }); // from before cpuSeconds was kept
+    put('nb02-weighting-full', 'weighting=min-snr,seed=0', { status: 'running', seconds: null, cpuSeconds: null });
+    put('nb02-weighting-full', 'broken', '{ not json');
+    put('nb02-lambda-ci', 'lambda=1,seed=0', { status: 'finished', seconds: 5, cpuSeconds: 9 }); // another size
+    put('nb04-masks-full', 'causal,seed=0', { status: 'finished', seconds: 7, cpuSeconds: 13 }); // another notebook
+    put('nb07-full', 'transfusion,seed=0', { status: 'finished', seconds: 50, cpuSeconds: 80 });
+    assert.deepEqual(runsCost(root, '02-loss-coefficient', 'full'), { runs: 3, finished: 2, cpu_s: 190, cpu_runs: 1, wall_s: 210 });
+    assert.deepEqual(runsCost(root, '07-continuous-vs-discrete', 'full'), { runs: 1, finished: 1, cpu_s: 80, cpu_runs: 1, wall_s: 50 });
+    assert.deepEqual(runsCost(path.join(root, 'absent'), '05-x', 'full'), { runs: 0, finished: 0, cpu_s: 0, cpu_runs: 0, wall_s: 0 });
+  } finally {
+    rmSync(root, { recursive: true, force: true });
+  }
 });
 
 test('mergeEntries keeps the notebooks earlier calls published at the same size and recipe, in notebook order', () => {
@@ -135,6 +162,11 @@ test('results at ci size on one notebook: executed in the kernel, exported with 
       assert.equal(results.size, 'ci');
       assert.equal(results.notebooks[0].ok, true);
       assert.ok(results.notebooks[0].cpu_s > 1, `the kernel's CPU time: ${results.notebooks[0].cpu_s} s`);
+      // notebook 04 at ci size: 2 arms x 2 seeds, each recording its CPU time.
+      const cost = results.notebooks[0].cost;
+      assert.deepEqual([cost.runs, cost.finished, cost.cpu_runs], [4, 4, 4]);
+      assert.ok(cost.cpu_s > 1 && cost.cpu_s <= results.notebooks[0].cpu_s, `runs ${cost.cpu_s} s within the kernel's ${results.notebooks[0].cpu_s} s`);
+      assert.match(r.stdout, /4 runs \(4 finished\), training CPU \d:\d\d:\d\d/);
       assert.ok(existsSync(path.join(dir, 'work', 'runs', 'nb04-masks-ci', 'sweep.json')), 'the runs went under --runs');
     } finally {
       rmSync(dir, { recursive: true, force: true });
