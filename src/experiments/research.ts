@@ -43,6 +43,14 @@ export function notebookSize<K extends string, T extends object>(
 /** The recipe the research notebooks' arms start from at full size (README, "Time to quality", row Z4). */
 export const RESEARCH_RECIPE: RecipeName = 'mnist-speedrun';
 
+/**
+ * Steps between the checkpoints of a research notebook's runs (`checkpointEvery` of trainRun and sweep): a full-size
+ * notebook trains for hours, usually over several calls of `npm run results`, and a call stopped midway (a closed
+ * laptop, a session's end) then loses at most this many steps of the arm it was training, about 2 minutes on 2
+ * cores, instead of the whole arm. A resumed run goes on exactly (src/checkpoint), so its numbers do not change.
+ */
+export const RESEARCH_CHECKPOINT_EVERY = 500;
+
 /** The network of a ci smoke run: d = 64, 2 layers, a fraction of the `mnist` preset's cost per step. */
 export const SMOKE_TRANSFORMER: DeepPartial<TransformerConfig> = { dModel: 64, nLayers: 2, nHeads: 4, ffnHidden: 172 };
 
