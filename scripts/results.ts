@@ -184,6 +184,7 @@ export function runsCost(runsRoot: string, notebook: string, size: string): Runs
 /** A RunsCost in words: '6 runs (6 finished), training CPU 1:54:00', naming the runs whose CPU was not recorded. */
 export function describeCost(c: RunsCost): string {
   const unknown = c.runs - c.cpu_runs;
+  if (c.runs > 0 && c.cpu_runs === 0) return `${c.runs} runs (${c.finished} finished), training CPU not recorded (runs from before run.json kept it; their wall time is in \`seconds\`)`;
   return `${c.runs} runs (${c.finished} finished), training CPU ${clock(c.cpu_s)}${unknown > 0 ? ` (${unknown} run${unknown === 1 ? '' : 's'} without a CPU record; their wall time is in \`seconds\`)` : ''}`;
 }
 
@@ -236,7 +237,7 @@ export function mergeEntries(
 
 /** DIR/index.html: one row per notebook, linked, with its status, wall time, kernel CPU time and the day it ran. */
 export function indexPage(entries: readonly IndexEntry[], meta: { size: string; recipe: string; date: string; cores: number }): string {
-  const cost = (c: RunsCost | undefined) => c === undefined ? '' : `${c.runs}</td><td>${clock(c.cpu_s)}${c.cpu_runs < c.runs ? ` (${c.cpu_runs} of ${c.runs} runs recorded)` : ''}`;
+  const cost = (c: RunsCost) => `${c.runs}</td><td>${c.cpu_runs === 0 ? 'not recorded' : `${clock(c.cpu_s)}${c.cpu_runs < c.runs ? ` (${c.cpu_runs} of ${c.runs} runs recorded)` : ''}`}`;
   const rows = entries.map((e) => `<tr><td><a href="${escapeHtml(e.page)}">${escapeHtml(e.title)}</a></td><td>${e.ok ? 'ok' : 'FAILED'}</td>` +
     `<td>${clock(e.wall_s)}</td><td>${clock(e.cpu_s)}</td><td>${e.cost === undefined ? '</td><td>' : cost(e.cost)}</td><td>${escapeHtml(e.date)}</td></tr>`).join('\n');
   return `<!DOCTYPE html>

@@ -96,6 +96,8 @@ test('clock, notebookTitle and indexPage', () => {
   assert.match(withCost, /<td>0:02:00<\/td><td>6<\/td><td>2:00:00 \(5 of 6 runs recorded\)<\/td><td>2026-12-07<\/td>/);
   assert.equal(describeCost(cost), '6 runs (6 finished), training CPU 2:00:00 (1 run without a CPU record; their wall time is in `seconds`)');
   assert.equal(describeCost({ ...cost, cpu_runs: 6 }), '6 runs (6 finished), training CPU 2:00:00');
+  assert.match(describeCost({ ...cost, cpu_s: 0, cpu_runs: 0 }), /^6 runs \(6 finished\), training CPU not recorded/);
+  assert.match(indexPage([{ notebook: '04-x.ipynb', ok: true, wall_s: 1, cpu_s: 1, title: 'F', page: '04-x.html', date: 'd', cost: { ...cost, cpu_runs: 0 } }], { size: 'full', recipe: 'r', date: 'd', cores: 2 }), /<td>6<\/td><td>not recorded<\/td>/);
   assert.match(page, /at size <b>ci<\/b>,\nevery arm starting from the <code>mnist-reading<\/code> recipe/);
 });
 
