@@ -10,7 +10,8 @@
  *   (`externalisePlotly`, src/viz/figure.ts) and DIR/plotly.min.js, written once, is loaded instead; the script
  *   tags nbconvert points at this machine's files (Debian's require.js and MathJax, which no page here uses) go,
  *   and the paths the notebooks print are made relative to their folder and the lab's root (`relativePaths`);
- * - DIR/index.html, linking the pages, with each notebook's status, wall time, kernel CPU time and day;
+ * - DIR/index.html, linking the pages, with each notebook's status, wall time and kernel CPU time summed over the
+ *   calls that published it, its runs and their recorded CPU time (`runsCost`), and the day it last ran;
  * - DIR/results.json, the same numbers. Notebooks an earlier call published there (same size and recipe) stay
  *   listed, so the notebooks can be run one per call (`--only 04`, then `--only 07`).
  *
@@ -195,6 +196,23 @@ export interface IndexEntry extends NotebookTiming {
   readonly date: string;
   /** What its runs cost over every call (absent in entries written before it was kept). */
   readonly cost?: RunsCost;
+  /**
+   * Every call that published this page at this size and recipe, oldest first, this one last (absent in entries
+   * written before it was kept: such an entry is its own one call).
+   */
+  readonly calls?: readonly CallTiming[];
+}
+
+/** One call's share of a notebook: the day, the wall time and the kernel's CPU time. */
+export interface CallTiming {
+  readonly date: string;
+  readonly wall_s: number;
+  readonly cpu_s: number;
+}
+
+/** The calls an entry stands for: its `calls`, or, in an entry from before they were kept, itself. */
+export function callsOf(e: IndexEntry): readonly CallTiming[] {
+  return e.calls ?? [{ date: e.date, wall_s: e.wall_s, cpu_s: e.cpu_s }];
 }
 
 /** What DIR/results.json holds: the call's settings and one entry per published notebook. */
@@ -222,24 +240,35 @@ export function mergeEntries(
   const kept: IndexEntry[] = [];
   const dropped: string[] = [];
   const record = (previous ?? {}) as Partial<ResultsRecord>;
+  const sameRun = record.size === meta.size && record.recipe === meta.recipe;
+  const earlier = new Map<string, IndexEntry>();
   for (const e of Array.isArray(record.notebooks) ? record.notebooks : []) {
-    if (ran.has(e.notebook)) continue;
     const complete = typeof e.title === 'string' && typeof e.page === 'string' && typeof e.date === 'string';
-    if (complete && record.size === meta.size && record.recipe === meta.recipe && pageExists(e.page)) kept.push(e);
+    if (ran.has(e.notebook)) {
+      if (complete && sameRun) earlier.set(e.notebook, e);
+      continue;
+    }
+    if (complete && sameRun && pageExists(e.page)) kept.push(e);
     else dropped.push(String(e.notebook));
   }
+  // A notebook run again keeps the calls that published it before: its hours are usually spread over several.
+  const now = fresh.map((e) => {
+    const before = earlier.get(e.notebook);
+    return { ...e, calls: [...(before ? callsOf(before) : []), { date: e.date, wall_s: e.wall_s, cpu_s: e.cpu_s }] };
+  });
   const order = (e: IndexEntry) => {
     const k = (RESEARCH_NOTEBOOKS as readonly string[]).indexOf(e.notebook.replace(/\.ipynb$/, ''));
     return k < 0 ? RESEARCH_NOTEBOOKS.length : k;
   };
-  return { entries: [...kept, ...fresh].sort((a, b) => order(a) - order(b)), dropped };
+  return { entries: [...kept, ...now].sort((a, b) => order(a) - order(b)), dropped };
 }
 
 /** DIR/index.html: one row per notebook, linked, with its status, wall time, kernel CPU time and the day it ran. */
 export function indexPage(entries: readonly IndexEntry[], meta: { size: string; recipe: string; date: string; cores: number }): string {
   const cost = (c: RunsCost) => `${c.runs}</td><td>${c.cpu_runs === 0 ? 'not recorded' : `${clock(c.cpu_s)}${c.cpu_runs < c.runs ? ` (${c.cpu_runs} of ${c.runs} runs recorded)` : ''}`}`;
+  const total = (e: IndexEntry, key: 'wall_s' | 'cpu_s') => clock(callsOf(e).reduce((sum, c) => sum + c[key], 0));
   const rows = entries.map((e) => `<tr><td><a href="${escapeHtml(e.page)}">${escapeHtml(e.title)}</a></td><td>${e.ok ? 'ok' : 'FAILED'}</td>` +
-    `<td>${clock(e.wall_s)}</td><td>${clock(e.cpu_s)}</td><td>${e.cost === undefined ? '</td><td>' : cost(e.cost)}</td><td>${escapeHtml(e.date)}</td></tr>`).join('\n');
+    `<td>${callsOf(e).length}</td><td>${total(e, 'wall_s')}</td><td>${total(e, 'cpu_s')}</td><td>${e.cost === undefined ? '</td><td>' : cost(e.cost)}</td><td>${escapeHtml(e.date)}</td></tr>`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Transfusion Lab: research results</title>
 <style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}</style>
@@ -248,9 +277,10 @@ export function indexPage(entries: readonly IndexEntry[], meta: { size: string; 
 <p>The research notebooks executed headless by <code>npm run results</code> (scripts/results.ts) at size <b>${escapeHtml(meta.size)}</b>,
 every arm starting from the <code>${escapeHtml(meta.recipe)}</code> recipe, on ${meta.cores} cores; last updated ${escapeHtml(meta.date)}.
 Each page answers its notebook's question with numbers computed from its runs; the verdicts are src/experiments/ablation.ts's.
-Wall and kernel CPU (user + system time of the notebook's kernel process) are the last call's, which skips the
-arms earlier calls finished; runs and training CPU count every run of the notebook over all calls, from their run.json records.</p>
-<table><thead><tr><th>notebook</th><th>status</th><th>wall</th><th>kernel CPU</th><th>runs</th><th>training CPU</th><th>ran on</th></tr></thead><tbody>
+Wall and kernel CPU (user + system time of the notebook's kernel process) are summed over the calls of <code>npm run results</code>
+that published the page (a call resumes where the last stopped, reading finished arms back); runs and training CPU count
+every run of the notebook, from their run.json records, including calls that stopped before publishing.</p>
+<table><thead><tr><th>notebook</th><th>status</th><th>calls</th><th>wall</th><th>kernel CPU</th><th>runs</th><th>training CPU</th><th>last ran</th></tr></thead><tbody>
 ${rows}
 </tbody></table>
 </body></html>

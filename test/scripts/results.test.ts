@@ -90,10 +90,11 @@ test('clock, notebookTitle and indexPage', () => {
   assert.equal(notebookTitle(nb, 'x'), '04 · Attention masks');
   assert.equal(notebookTitle(JSON.stringify({ cells: [] }), 'fallback'), 'fallback');
   const page = indexPage([{ notebook: '04-attention-masks.ipynb', ok: true, wall_s: 61, cpu_s: 120, title: 'A < B', page: '04-attention-masks.html', date: '2026-12-06' }], { size: 'ci', recipe: 'mnist-reading', date: '2026-12-07', cores: 2 });
-  assert.match(page, /<td><a href="04-attention-masks\.html">A &lt; B<\/a><\/td><td>ok<\/td><td>0:01:01<\/td><td>0:02:00<\/td><td><\/td><td><\/td><td>2026-12-06<\/td>/);
+  assert.match(page, /<td><a href="04-attention-masks\.html">A &lt; B<\/a><\/td><td>ok<\/td><td>1<\/td><td>0:01:01<\/td><td>0:02:00<\/td><td><\/td><td><\/td><td>2026-12-06<\/td>/);
   const cost = { runs: 6, finished: 6, cpu_s: 7200, cpu_runs: 5, wall_s: 3600 };
-  const withCost = indexPage([{ notebook: '07-x.ipynb', ok: true, wall_s: 61, cpu_s: 120, title: 'T', page: '07-x.html', date: '2026-12-07', cost }], { size: 'full', recipe: 'r', date: '2026-12-07', cores: 2 });
-  assert.match(withCost, /<td>0:02:00<\/td><td>6<\/td><td>2:00:00 \(5 of 6 runs recorded\)<\/td><td>2026-12-07<\/td>/);
+  const calls = [{ date: '2026-12-06', wall_s: 3000, cpu_s: 5000 }, { date: '2026-12-07', wall_s: 61, cpu_s: 120 }];
+  const withCost = indexPage([{ notebook: '07-x.ipynb', ok: true, wall_s: 61, cpu_s: 120, title: 'T', page: '07-x.html', date: '2026-12-07', cost, calls }], { size: 'full', recipe: 'r', date: '2026-12-07', cores: 2 });
+  assert.match(withCost, /<td>ok<\/td><td>2<\/td><td>0:51:01<\/td><td>1:25:20<\/td><td>6<\/td><td>2:00:00 \(5 of 6 runs recorded\)<\/td><td>2026-12-07<\/td>/);
   assert.equal(describeCost(cost), '6 runs (6 finished), training CPU 2:00:00 (1 run without a CPU record; their wall time is in `seconds`)');
   assert.equal(describeCost({ ...cost, cpu_runs: 6 }), '6 runs (6 finished), training CPU 2:00:00');
   assert.match(describeCost({ ...cost, cpu_s: 0, cpu_runs: 0 }), /^6 runs \(6 finished\), training CPU not recorded/);
@@ -132,6 +133,13 @@ test('mergeEntries keeps the notebooks earlier calls published at the same size 
   const merged = mergeEntries(previous, meta, [entry('04-attention-masks', 'new'), entry('02-loss-coefficient', 'new')], all);
   assert.deepEqual(merged.entries.map((e) => `${e.notebook} ${e.date}`), ['02-loss-coefficient.ipynb new', '04-attention-masks.ipynb new', '07-continuous-vs-discrete.ipynb old']);
   assert.deepEqual(merged.dropped, []);
+  // The entry run again keeps the earlier call (an entry from before calls were kept is its own one call).
+  assert.deepEqual(merged.entries[1].calls, [{ date: 'old', wall_s: 1, cpu_s: 2 }, { date: 'new', wall_s: 1, cpu_s: 2 }]);
+  assert.deepEqual(merged.entries[0].calls, [{ date: 'new', wall_s: 1, cpu_s: 2 }]);
+  const third = mergeEntries({ ...meta, notebooks: merged.entries }, meta, [{ ...entry('04-attention-masks', 'third'), wall_s: 5, cpu_s: 7 }], all);
+  assert.deepEqual(third.entries[1].calls!.map((c) => c.date), ['old', 'new', 'third']);
+  // Another size or recipe starts the count afresh.
+  assert.deepEqual(mergeEntries({ ...previous, recipe: 'mnist' }, meta, [entry('04-attention-masks', 'new')], all).entries[0].calls!.length, 1);
   // Another recipe or size, or a missing page: the old entry is left out and named.
   assert.deepEqual(mergeEntries({ ...previous, recipe: 'mnist' }, meta, [entry('04-attention-masks', 'new')], all).dropped, ['07-continuous-vs-discrete.ipynb']);
   assert.deepEqual(mergeEntries({ ...previous, size: 'ci' }, meta, [], all).entries, []);
