@@ -9,6 +9,8 @@
  *   the copy of plotly.js the kernel stores with a notebook's first figure is taken out of every page
  *   (`externalisePlotly`, src/viz/figure.ts) and DIR/plotly.min.js, written once, is loaded instead; the script
  *   tags nbconvert points at this machine's files (Debian's require.js and MathJax, which no page here uses) go,
+ *   the export template's theme (half a megabyte of CSS, the same in every page) is one stylesheet the pages share
+ *   (`externaliseTheme`),
  *   and the paths the notebooks print are made relative to their folder and the lab's root (`relativePaths`);
  * - DIR/index.html, linking the pages, with each notebook's status, wall time and kernel CPU time summed over the
  *   calls that published it, its runs and their recorded CPU time (`runsCost`), and the day it last ran;
@@ -24,6 +26,7 @@
  * Jupyter data folder, so the user's `transfusion` kernel is never repointed at this build.
  */
 import { spawn } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { cpus } from 'node:os';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -118,6 +121,35 @@ export function relativePaths(text: string, folders: readonly string[]): string 
  */
 export function publishPage(html: string, plotlySrc: string = PLOTLY_FILE, folders: readonly string[] = []): { html: string; removed: number } {
   return externalisePlotly(relativePaths(html.replace(LOCAL_SCRIPT, ''), folders), plotlySrc);
+}
+
+/** Style blocks at least this long are the export template's theme, the same in every page (half a megabyte). */
+const THEME_STYLE_CHARS = 4096;
+
+/**
+ * A page with its export template's theme moved to a stylesheet the folder's pages share: every <style> block of
+ * at least THEME_STYLE_CHARS characters (nbconvert's JupyterLab theme, about 550 kB, identical in every page an
+ * nbconvert writes) leaves the page, and one <link> to `file` takes the first one's place. The file is named by
+ * a hash of its text (`notebook-<hash>.css`), so pages exported by another nbconvert, with another theme, never
+ * load the wrong one. Short style blocks (an output's own) stay in the page. `css` is null when there was no theme.
+ */
+export function externaliseTheme(html: string): { html: string; css: string | null; file: string | null } {
+  const blocks: string[] = [];
+  let linked = false;
+  const themed = html.replace(/<style[^>]*>([\s\S]*?)<\/style>\n?/gi, (whole, body: string) => {
+    if (body.length < THEME_STYLE_CHARS) return whole;
+    blocks.push(body);
+    return '\u0000';
+  });
+  if (blocks.length === 0) return { html, css: null, file: null };
+  const css = blocks.join('\n');
+  const file = `notebook-${createHash('sha256').update(css).digest('hex').slice(0, 12)}.css`;
+  const out = themed.replace(/\u0000/g, () => {
+    if (linked) return '';
+    linked = true;
+    return `<link rel="stylesheet" href="${file}">\n`;
+  });
+  return { html: out, css, file };
 }
 
 /** Seconds as h:mm:ss. */
@@ -344,7 +376,8 @@ async function main(argv: readonly string[]): Promise<number> {
     const meta = { size: args.size, recipe: RESEARCH_RECIPE, date: new Date().toISOString().slice(0, 10), cores: cpus().length };
     const fresh = timings.map((t) => {
       const name = basename(t.notebook, '.ipynb');
-      const page = publishPage(readFileSync(join(executed, `${name}.html`), 'utf8'), PLOTLY_FILE, [args.runs, root]);
+      const page = externaliseTheme(publishPage(readFileSync(join(executed, `${name}.html`), 'utf8'), PLOTLY_FILE, [args.runs, root]).html);
+      if (page.file !== null && !existsSync(join(args.out, page.file))) writeFileSync(join(args.out, page.file), page.css!);
       writeFileSync(join(args.out, `${name}.html`), page.html);
       const cost = runsCost(join(args.runs, 'runs'), name, args.size);
       return { ...t, title: notebookTitle(readFileSync(join(executed, t.notebook), 'utf8'), name), page: `${name}.html`, date: meta.date, cost };

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, 
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Figure } from '../../src/viz/figure';
-import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, describeCost, indexPage, runsCost, mergeEntries, notebookEnv, notebookTitle, parseResultsArgs, publishPage, relativePaths, type IndexEntry } from '../../scripts/results';
+import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, describeCost, externaliseTheme, indexPage, runsCost, mergeEntries, notebookEnv, notebookTitle, parseResultsArgs, publishPage, relativePaths, type IndexEntry } from '../../scripts/results';
 
 const ROOT = path.join(__dirname, '..', '..', ...(__filename.endsWith('.js') ? ['..'] : []));
 
@@ -67,6 +67,18 @@ test('publishPage: no stored plotly.js, no links to this machine, the shared fil
   assert.doesNotMatch(html, /file:\/\//);
   assert.equal(html.split(`src="${PLOTLY_FILE}"`).length - 1, 1);
   assert.ok(html.length < 5000, `${html.length} characters`);
+});
+
+test('externaliseTheme: the template\'s long style blocks go to one shared, content-named stylesheet; short ones stay', () => {
+  const theme = `body { color: black; }\n${'.x { margin: 0; }\n'.repeat(400)}`;
+  const page = `<html><head><style type="text/css">${theme}</style>\n<style>${theme.replace('black', 'red')}</style>\n<style>.own { top: 0 }</style></head><body>hi</body></html>`;
+  const out = externaliseTheme(page);
+  assert.match(out.file!, /^notebook-[0-9a-f]{12}\.css$/);
+  assert.equal(out.css, `${theme}\n${theme.replace('black', 'red')}`);
+  assert.equal(out.html, `<html><head><link rel="stylesheet" href="${out.file}">\n<style>.own { top: 0 }</style></head><body>hi</body></html>`);
+  assert.equal(externaliseTheme(page).file, out.file, 'the same theme, the same file');
+  assert.notEqual(externaliseTheme(page.replace('margin: 0', 'margin: 1')).file, out.file, 'another theme, another file');
+  assert.deepEqual(externaliseTheme('<style>.a{}</style>x'), { html: '<style>.a{}</style>x', css: null, file: null });
 });
 
 test('relativePaths and publishPage: the paths a notebook printed name no folder of this machine', () => {
@@ -160,8 +172,13 @@ test('results at ci size on one notebook: executed in the kernel, exported with 
       assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
       assert.match(r.stdout, /ok 04-attention-masks\.ipynb in [\d.]+s, kernel CPU [\d.]+s/);
       assert.match(r.stdout, /04-attention-masks\s+ok\s+\d:\d\d:\d\d\s+\d:\d\d:\d\d/);
-      assert.deepEqual(readdirSync(out).sort(), ['04-attention-masks.html', 'index.html', PLOTLY_FILE, 'results.json']);
+      const files = readdirSync(out).sort();
+      const theme = files.find((f) => /^notebook-[0-9a-f]{12}\.css$/.test(f));
+      assert.ok(theme, `the shared theme among ${files.join(', ')}`);
+      assert.deepEqual(files.filter((f) => f !== theme), ['04-attention-masks.html', 'index.html', PLOTLY_FILE, 'results.json']);
       const page = readFileSync(path.join(out, '04-attention-masks.html'), 'utf8');
+      assert.equal(page.split(`<link rel="stylesheet" href="${theme}">`).length - 1, 1, 'the page loads the shared theme once');
+      assert.ok(page.length < 600_000, `the page is ${page.length} characters`);
       assert.equal(page.includes('* plotly.js v'), false, 'no copy of plotly.js in the page');
       assert.equal(page.split(`src="${PLOTLY_FILE}"`).length - 1, 1);
       assert.ok(page.split('Plotly.newPlot').length - 1 >= 3, 'the figures are on the page');
