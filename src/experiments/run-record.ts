@@ -58,10 +58,11 @@ export interface RunRecord<C = unknown> extends Provenance {
   /** Wall time from the start (or the last resume) to the end; null while running. */
   readonly seconds: number | null;
   /**
-   * CPU time (user + system, all threads) of the process from the start to the end, evaluation included, summed
-   * over every resume: what the run cost. Null while running, and after a resume of a record that did not keep it;
-   * absent from records written before it was kept. A process killed mid-run adds nothing: the steps it took
-   * past the checkpoint are trained again, and counted then.
+   * CPU time (user + system, all threads) the process spent on the run, evaluation included, summed over every
+   * resume: what the run cost. Brought up to date at each flush of the metrics while it trains, so the CPU of a
+   * process killed mid-run stays counted (the steps it took past its last checkpoint are then trained, and
+   * counted, again: they were spent). Null after a resume of a record that did not keep it; absent from records
+   * written before it was kept.
    */
   readonly cpuSeconds?: number | null;
   readonly seed: number;
@@ -161,7 +162,7 @@ export class Run<C = unknown> {
   private readonly evals: RecordedEval[] = [];
   private readonly started = performance.now();
   private readonly cpuStarted = process.cpuUsage();
-  /** CPU seconds of earlier segments (before a resume); null where a resumed record did not keep them. */
+  /** CPU seconds of earlier segments (before a resume), as their record says; null where it did not keep them. */
   private readonly cpuBefore: number | null;
 
   private constructor(readonly dir: string, record: RunRecord<C>, private readonly flushEvery: number, private readonly lock: FolderLock | null, cpuBefore: number | null = 0) {
@@ -235,7 +236,7 @@ export class Run<C = unknown> {
         cpuSeconds: null,
         steps: step,
         resumed: [...record.resumed, { step, at: new Date().toISOString(), engine: provenance().engine }],
-      }, flushEvery, lock, typeof record.cpuSeconds === 'number' ? record.cpuSeconds : null);
+      }, flushEvery, lock, 'cpuSeconds' in record ? record.cpuSeconds ?? 0 : null);
       run.rows.push(...history.map(metricsRow));
       run.evals.push(...readEvals(dir).filter((r) => typeof r.trainStep !== 'number' || r.trainStep <= step));
       run.writeMetrics();
@@ -300,7 +301,16 @@ export class Run<C = unknown> {
     this.assertRunning('logStep');
     this.rows.push(metricsRow(report));
     this.record = { ...this.record, steps: this.rows.length };
-    if (this.rows.length % this.flushEvery === 0) this.writeMetrics();
+    if (this.rows.length % this.flushEvery === 0) {
+      this.writeMetrics();
+      this.record = { ...this.record, cpuSeconds: this.cpuSoFar() };
+      this.writeRecord();
+    }
+  }
+
+  /** cpuSeconds now: the earlier segments' and this process's since the run started or resumed. */
+  private cpuSoFar(): number | null {
+    return this.cpuBefore === null ? null : this.cpuBefore + cpuSince(this.cpuStarted);
   }
 
   /** Record an evaluation (a flat object of metrics); `trainStep` (steps completed) is added unless the row has one. */
@@ -358,7 +368,7 @@ export class Run<C = unknown> {
         error,
         endedAt: new Date().toISOString(),
         seconds: (performance.now() - this.started) / 1000,
-        cpuSeconds: this.cpuBefore === null ? null : this.cpuBefore + cpuSince(this.cpuStarted),
+        cpuSeconds: this.cpuSoFar(),
       };
       this.writeRecord();
     } finally {

@@ -161,7 +161,6 @@ test('Run.resume keeps the checkpoint\'s history, drops later evaluations and no
   assert.deepEqual(again.evalRows, [], 'the evaluation at step 4 belonged to weights the resumed run never has');
   assert.equal(fs.existsSync(join(root, 'resumed', 'eval.json')), false);
   assert.equal(fs.existsSync(join(root, 'resumed', 'eval.csv')), false);
-  assert.equal(record.cpuSeconds, null, 'null while running');
   again.logStep(report(2));
   await again.finish();
   assert.deepEqual(aq.fromCSV(fs.readFileSync(join(root, 'resumed', 'metrics.csv'), 'utf8')).array('step'), [0, 1, 2]);
@@ -185,6 +184,23 @@ test('cpuSeconds is the CPU a run spent, summed over its resumes; a record witho
   await again.finish();
   const total = readRecord(join(root, 'cpu')).cpuSeconds!;
   assert.ok(total >= first + 0.2, `${total} s after the resume, ${first} s before it`);
+
+  // A process killed mid-run: its CPU up to the last flush of the metrics stays counted.
+  const killed = await Run.start({ name: 'killed', root, config: { a: 1 }, seed: 0, flushEvery: 2 });
+  assert.equal(readRecord(join(root, 'killed')).cpuSeconds, null, 'nothing measured before the first flush');
+  busy(0.2);
+  killed.logStep(report(0));
+  killed.logStep(report(1));
+  const flushed = readRecord(join(root, 'killed'));
+  assert.equal(flushed.status, 'running');
+  assert.equal(flushed.steps, 2, 'run.json follows the steps at each flush');
+  assert.ok(flushed.cpuSeconds! >= 0.2, `${flushed.cpuSeconds} s at the flush`);
+  // As if the process died: its lock goes stale (here: removed), and the next process resumes.
+  fs.rmSync(join(root, 'killed', '.lock'));
+  const goesOn = await Run.resume(join(root, 'killed'), [report(0)]);
+  busy(0.1);
+  await goesOn.finish();
+  assert.ok(readRecord(join(root, 'killed')).cpuSeconds! >= flushed.cpuSeconds! + 0.1);
 
   // A record from before cpuSeconds was kept: it reads, and a resume of it cannot know the total.
   const path = join(root, 'cpu', 'run.json');
