@@ -1,6 +1,7 @@
 /**
- * `npm run speedrun -- [--recipe mnist-speedrun] [--seeds 0,1,2] [--steps N] [--every K] [--set path=value ...]`:
- * time to quality on MNIST captions. Trains one run per seed from a recipe (src/experiments/recipes.ts), probes
+ * `npm run speedrun -- [--recipe mnist-speedrun-snr] [--seeds 0,1,2] [--steps N] [--every K] [--set path=value ...]`:
+ * time to quality on MNIST captions. Trains one run per seed from a recipe (src/experiments/recipes.ts; by default
+ * `mnist-speedrun-snr`, the closest to the goal of README's "Time to quality"), probes
  * it every K steps (src/eval/probe.ts: a few generated and captioned digits), and prints one JSON line per probe
  * with the training minutes so far (probe time excluded). The minutes at which text-to-image and caption
  * accuracy first reach 0.9 are the time to threshold. When training ends, the full evaluation (`evaluate`:
@@ -56,7 +57,7 @@ interface Args {
 }
 
 function parseArgs(argv: readonly string[]): Args {
-  const args: Args = { recipe: 'mnist-speedrun', seeds: [0, 1, 2], steps: null, every: 0, sets: [], label: null, save: null, evalSampler: 'dpmpp-2m', evalSteps: 15 };
+  const args: Args = { recipe: 'mnist-speedrun-snr', seeds: [0, 1, 2], steps: null, every: 0, sets: [], label: null, save: null, evalSampler: 'dpmpp-2m', evalSteps: 15 };
   for (let i = 0; i < argv.length; i++) {
     const flag = argv[i];
     const value = argv[++i];

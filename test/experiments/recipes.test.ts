@@ -36,9 +36,17 @@ test('every recipe resolves to a complete experiment, and mnist-fast keeps the p
   assert.equal(speedrun.model.sequence.plainCaptionEpochs, 'all');
   assert.deepEqual(speedrun.model.sequence.imageFirstByEpoch, [1]);
   assert.equal(speedrun.model.sequence.imageFirstProb, 0.2, "after the warm-up, the paper's mix");
+  assert.deepEqual(speedrun.model.objective.weighting, { kind: 'constant' });
+  assert.equal(speedrun.model.objective.lambda, 5);
+  const snr = resolveExperiment(RECIPES['mnist-speedrun-snr']);
+  assert.deepEqual(snr.model.objective.weighting, { kind: 'min-snr', gamma: 5 });
+  assert.equal(snr.model.objective.lambda, 10);
+  // Otherwise mnist-speedrun: the same network, data, schedule, steps and batch.
+  const same = (c: typeof snr) => ({ ...c, model: { ...c.model, objective: { ...c.model.objective, weighting: null, lambda: null } } });
+  assert.deepEqual(same(snr), same(speedrun));
 });
 
-for (const name of ['mnist-fast', 'mnist-reading', 'mnist-speedrun'] as const) test(`the ${name} recipe learns in a short run (loss falls) and leaks no tensors`, async () => {
+for (const name of ['mnist-fast', 'mnist-reading', 'mnist-speedrun', 'mnist-speedrun-snr'] as const) test(`the ${name} recipe learns in a short run (loss falls) and leaks no tensors`, async () => {
   const config = resolveExperiment({ ...RECIPES[name], steps: 24, batchSize: 8 });
   setSeed(config.seed);
   const before = tf.memory().numTensors;
