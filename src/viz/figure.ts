@@ -63,9 +63,14 @@ export class Figure implements HasMimeBundle {
 
   /** A div plus the script that draws into it; see `PlotlyEmbedding` for where plotly.js comes from. */
   toHtml(embedding: PlotlyEmbedding = 'once'): string {
+    return this.html(this.toJSON(), embedding);
+  }
+
+  /** toHtml over an already serialised `toJSON()`, so a mime bundle serialises (and rounds) the data once. */
+  private html(json: { data: unknown; layout: unknown }, embedding: PlotlyEmbedding): string {
     const id = newDisplayId('tfplot');
     const height = typeof this.layout.height === 'number' ? this.layout.height : DEFAULT_FIGURE_HEIGHT;
-    const figure = { ...this.toJSON(), config: this.config };
+    const figure = { ...json, config: this.config };
     const library = embedLibrary(embedding) ? plotlyScript() : '';
     return [
       library,
@@ -88,10 +93,11 @@ export class Figure implements HasMimeBundle {
   }
 
   toMimeBundle(): MimeBundle {
+    const json = this.toJSON();
     return {
       data: {
-        'application/vnd.plotly.v1+json': this.toJSON(),
-        'text/html': this.toHtml(),
+        'application/vnd.plotly.v1+json': json,
+        'text/html': this.html(json, 'once'),
         'text/plain': this.describe(),
       },
     };
