@@ -28,12 +28,14 @@
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { cpus } from 'node:os';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join, relative, resolve } from 'node:path';
 import { ConfigError } from '../src/config';
 import { findLabRoot } from '../src/engine/root';
+import { runDirs } from '../src/experiments/load-run';
 import { RESEARCH_RECIPE } from '../src/experiments/research';
+import { readRecord, type RunRecord } from '../src/experiments/run-record';
 import { externalisePlotly, plotlyJs } from '../src/viz/figure';
 import { escapeHtml } from '../src/viz/html';
 import { KERNEL_NAME, kernelSpec, launcherPath, writeKernelSpec } from '../kernel/kernelspec';
@@ -183,27 +185,31 @@ export interface RunsCost {
 
 /**
  * The cost of notebook `notebook`'s runs at `size` under `runsRoot` (<runs>/runs): the research notebooks name
- * their run folders `nbNN-<what>-<size>` or `nbNN-<size>` (a sweep's or a notebook's folder of runs, each run a
- * folder with run.json in it). Folders without a readable run.json are skipped.
+ * their run folders `nbNN-<what>-<size>` or `nbNN-<size>` (a sweep's or a notebook's folder of runs), whose runs
+ * `runDirs` lists and `readRecord` reads (src/experiments). A run whose run.json does not read is skipped.
  */
 export function runsCost(runsRoot: string, notebook: string, size: string): RunsCost {
   const prefix = `nb${notebook.slice(0, 2)}-`;
   const groups = existsSync(runsRoot) ? readdirSync(runsRoot).filter((d) => d.startsWith(prefix) && d.endsWith(`-${size}`) || d === `${prefix}${size}`) : [];
   let runs = 0, finished = 0, cpu = 0, cpuRuns = 0, wall = 0;
   for (const group of groups.sort()) {
-    const dir = join(runsRoot, group);
-    if (!statSync(dir).isDirectory()) continue;
-    for (const name of readdirSync(dir).sort()) {
-      let record: { status?: unknown; seconds?: unknown; cpuSeconds?: unknown };
+    let dirs: string[];
+    try {
+      dirs = runDirs(join(runsRoot, group));
+    } catch {
+      continue; // a file, or a folder holding no runs
+    }
+    for (const dir of dirs) {
+      let record: RunRecord;
       try {
-        record = JSON.parse(readFileSync(join(dir, name, 'run.json'), 'utf8')) as typeof record;
+        record = readRecord(dir);
       } catch {
         continue;
       }
       runs += 1;
       if (record.status === 'finished') {
         finished += 1;
-        if (typeof record.seconds === 'number') wall += record.seconds;
+        if (record.seconds !== null) wall += record.seconds;
       }
       if (typeof record.cpuSeconds === 'number') {
         cpu += record.cpuSeconds;
@@ -297,10 +303,12 @@ export function mergeEntries(
 
 /** DIR/index.html: one row per notebook, linked, with its status, wall time, kernel CPU time and the day it ran. */
 export function indexPage(entries: readonly IndexEntry[], meta: { size: string; recipe: string; date: string; cores: number }): string {
-  const cost = (c: RunsCost) => `${c.runs}</td><td>${c.cpu_runs === 0 ? 'not recorded' : `${clock(c.cpu_s)}${c.cpu_runs < c.runs ? ` (${c.cpu_runs} of ${c.runs} runs recorded)` : ''}`}`;
+  /** The runs and training CPU cells (empty for an entry from before costs were kept). */
+  const costCells = (c: RunsCost | undefined) => c === undefined ? '<td></td><td></td>'
+    : `<td>${c.runs}</td><td>${c.cpu_runs === 0 ? 'not recorded' : `${clock(c.cpu_s)}${c.cpu_runs < c.runs ? ` (${c.cpu_runs} of ${c.runs} runs recorded)` : ''}`}</td>`;
   const total = (e: IndexEntry, key: 'wall_s' | 'cpu_s') => clock(callsOf(e).reduce((sum, c) => sum + c[key], 0));
   const rows = entries.map((e) => `<tr><td><a href="${escapeHtml(e.page)}">${escapeHtml(e.title)}</a></td><td>${e.ok ? 'ok' : 'FAILED'}</td>` +
-    `<td>${callsOf(e).length}</td><td>${total(e, 'wall_s')}</td><td>${total(e, 'cpu_s')}</td><td>${e.cost === undefined ? '</td><td>' : cost(e.cost)}</td><td>${escapeHtml(e.date)}</td></tr>`).join('\n');
+    `<td>${callsOf(e).length}</td><td>${total(e, 'wall_s')}</td><td>${total(e, 'cpu_s')}</td>${costCells(e.cost)}<td>${escapeHtml(e.date)}</td></tr>`).join('\n');
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><title>Transfusion Lab: research results</title>
 <style>body{font-family:sans-serif;max-width:60em;margin:2em auto;padding:0 1em}table{border-collapse:collapse}td,th{padding:.3em .8em;border-bottom:1px solid #ddd;text-align:left}</style>

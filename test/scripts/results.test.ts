@@ -10,6 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import * as path from 'node:path';
+import { Run } from '../../src/experiments/run-record';
 import { Figure } from '../../src/viz/figure';
 import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, describeCost, externaliseTheme, indexPage, runsCost, mergeEntries, notebookEnv, notebookTitle, parseResultsArgs, publishPage, relativePaths, type IndexEntry } from '../../scripts/results';
 
@@ -114,15 +115,22 @@ test('clock, notebookTitle and indexPage', () => {
   assert.match(page, /at size <b>ci<\/b>,\nevery arm starting from the <code>mnist-reading<\/code> recipe/);
 });
 
-test('runsCost sums the CPU and wall time the runs of one notebook recorded, at one size, over every call', () => {
+test('runsCost sums the CPU and wall time the runs of one notebook recorded, at one size, over every call', async () => {
   const root = mkdtempSync(path.join(tmpdir(), 'runs-cost-'));
   try {
-    const put = (group: string, name: string, record: unknown) => {
+    // Records as Run writes them, with the fields under test set (or, for a record from before cpuSeconds, removed).
+    const template = mkdtempSync(path.join(tmpdir(), 'runs-cost-template-'));
+    const started = await Run.start({ name: 'r', root: template, config: {}, seed: 0 });
+    await started.finish();
+    const real = JSON.parse(readFileSync(path.join(template, 'r', 'run.json'), 'utf8'));
+    rmSync(template, { recursive: true, force: true });
+    const put = (group: string, name: string, record: Record<string, unknown> | string) => {
       mkdirSync(path.join(root, group, name), { recursive: true });
-      writeFileSync(path.join(root, group, name, 'run.json'), typeof record === 'string' ? record : JSON.stringify(record));
+      const full = typeof record === 'string' ? record : JSON.stringify(Object.fromEntries(Object.entries({ ...real, name, ...record }).filter(([, v]) => v !== undefined)));
+      writeFileSync(path.join(root, group, name, 'run.json'), full);
     };
     put('nb02-lambda-full', 'lambda=1,seed=0', { status: 'finished', seconds: 100, cpuSeconds: 190 });
-    put('nb02-lambda-full', 'lambda=1,seed=1', { status: 'finished', seconds: 110 }); // from before cpuSeconds was kept
+    put('nb02-lambda-full', 'lambda=1,seed=1', { status: 'finished', seconds: 110, cpuSeconds: undefined }); // from before cpuSeconds was kept
     put('nb02-weighting-full', 'weighting=min-snr,seed=0', { status: 'running', seconds: null, cpuSeconds: null });
     put('nb02-weighting-full', 'broken', '{ not json');
     put('nb02-lambda-ci', 'lambda=1,seed=0', { status: 'finished', seconds: 5, cpuSeconds: 9 }); // another size
