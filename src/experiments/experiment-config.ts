@@ -153,7 +153,7 @@ export const SPEC_KEYS: readonly string[] = Object.keys(SPEC_FIELDS);
  * Options a caller passes beside a spec in the same object (trainRun's and sweep's run options): a spec
  * resolved from such an object accepts them; any other key is a typo.
  */
-export const RUN_OPTION_KEYS: readonly string[] = ['name', 'root', 'dataset', 'arm', 'evaluate', 'progress', 'checkpointEvery', 'resume', 'overwrite', 'onStep', 'shouldStop', 'seeds', 'rescore'];
+export const RUN_OPTION_KEYS: readonly string[] = ['name', 'root', 'dataset', 'arm', 'evaluate', 'progress', 'checkpointEvery', 'resume', 'overwrite', 'whenHeld', 'onStep', 'shouldStop', 'seeds', 'rescore'];
 
 /**
  * Throw unless `spec` is a plain object whose own keys are spec fields or `allowedExtra`: `trainRun({ step: 300 })`

@@ -9,6 +9,11 @@
  * never taken over, since its pid means nothing here. Locks are released when the run or sweep ends, and by a
  * process 'exit' handler; no signal handler is installed, because the kernel's SIGINT is a cooperative
  * interrupt (src/engine/interrupt.ts), and a signal that kills the process leaves a lock the pid check clears.
+ *
+ * A writer may also wait its turn instead of being refused (`FolderLock.acquireWhenFree`): while another live
+ * process on this host holds the folder, it polls until that process lets go. This is how two kernels running
+ * the same sweep share its arms (sweep.ts) and how `trainRun({ resume: true })` goes on with a run another
+ * process is training.
  */
 import { closeSync, existsSync, linkSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -51,7 +56,7 @@ function processAlive(pid: number): boolean {
   }
 }
 
-function describe(owner: LockOwner): string {
+export function describeOwner(owner: LockOwner): string {
   const command = owner.command.length > 200 ? `${owner.command.slice(0, 200)}...` : owner.command;
   return `pid ${owner.pid} on host ${owner.hostname} (${owner.purpose}, since ${owner.startedAt}, command: ${command})`;
 }
@@ -110,6 +115,34 @@ function removeDeadTemporaryFiles(dir: string): void {
   }
 }
 
+/** True when `owner` is another process on this host: one that can be waited for (a refusal found it alive). */
+export function isOtherLocalProcess(owner: LockOwner | null): owner is LockOwner {
+  return owner !== null && owner.hostname === hostname() && owner.pid !== process.pid;
+}
+
+/** The owner of `dir` when it is another live process on this host, else null (free, stale, ours or remote). */
+export function heldElsewhere(dir: string): LockOwner | null {
+  let owner: LockOwner | null;
+  try {
+    owner = readLock(dir);
+  } catch {
+    return null; // an unreadable lock: the writer that reads it next reports it
+  }
+  return isOtherLocalProcess(owner) && processAlive(owner.pid) ? owner : null;
+}
+
+/** How `FolderLock.acquireWhenFree` waits. */
+export interface WaitOptions {
+  /** Polled every `pollMs` while waiting: true gives up (the call returns null). */
+  readonly stop?: () => boolean;
+  /** Milliseconds between two looks at the lock (default 2000). */
+  readonly pollMs?: number;
+  /** Called once per holder waited for, e.g. to print who holds the folder. */
+  readonly onWait?: (owner: LockOwner) => void;
+}
+
+export const DEFAULT_WAIT_POLL_MS = 2000;
+
 /** A lock this process holds on a folder; `release` is idempotent. */
 export class FolderLock {
   private released = false;
@@ -142,6 +175,30 @@ export class FolderLock {
       takeOver(folder, current);
     }
     throw new FolderLockedError(folder, readLock(folder), `${folder} is being taken by other writers at the same time; try again`);
+  }
+
+  /**
+   * `acquire`, except that while another live process on this host holds `dir` it waits for that process to let
+   * go (polling every `pollMs`) instead of refusing; null when `stop()` turned true first. A holder on another
+   * host, an unreadable lock, or this very process holding `dir` is refused at once, as by `acquire`.
+   */
+  static async acquireWhenFree(dir: string, purpose: string, options: WaitOptions = {}): Promise<FolderLock | null> {
+    const pollMs = options.pollMs ?? DEFAULT_WAIT_POLL_MS;
+    let waitedFor: LockOwner | null = null;
+    for (;;) {
+      try {
+        return FolderLock.acquire(dir, purpose);
+      } catch (e) {
+        if (!(e instanceof FolderLockedError) || !isOtherLocalProcess(e.owner)) throw e;
+        if (waitedFor === null || waitedFor.pid !== e.owner.pid || waitedFor.startedAt !== e.owner.startedAt) {
+          waitedFor = e.owner;
+          options.onWait?.(e.owner);
+        }
+      }
+      if (options.stop?.() === true) return null;
+      await new Promise((done) => setTimeout(done, pollMs));
+      if (options.stop?.() === true) return null;
+    }
   }
 
   release(): void {
@@ -181,13 +238,13 @@ function publish(path: string, owner: LockOwner): boolean {
 function refuseUnlessGone(dir: string, owner: LockOwner): void {
   const path = join(dir, LOCK_FILE);
   if (owner.hostname !== hostname()) {
-    throw new FolderLockedError(dir, owner, `${dir} is in use by ${describe(owner)}; that host's process cannot be checked from here: if it has ended, delete ${path}`);
+    throw new FolderLockedError(dir, owner, `${dir} is in use by ${describeOwner(owner)}; that host's process cannot be checked from here: if it has ended, delete ${path}`);
   }
   if (owner.pid === process.pid && held.has(path)) {
     throw new FolderLockedError(dir, owner, `${dir} is in use by this process, pid ${owner.pid} (${owner.purpose}, since ${owner.startedAt}): one run or sweep per folder at a time; wait for it to end (a Run ends with finish() or fail()), or use another name`);
   }
   if (owner.pid !== process.pid && processAlive(owner.pid)) {
-    throw new FolderLockedError(dir, owner, `${dir} is in use by ${describe(owner)}: one writer per folder; wait for it to end, stop that process, or use another name`);
+    throw new FolderLockedError(dir, owner, `${dir} is in use by ${describeOwner(owner)}: one writer per folder; wait for it to end, stop that process, or use another name`);
   }
 }
 

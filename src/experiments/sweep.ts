@@ -10,10 +10,12 @@
  * runs/<sweep>/sweep.json lists the grid and each arm's status. With `rescore: true` the finished arms it skips
  * are evaluated again from their checkpoints (rescore.ts), for a metric or scorer newer than the runs.
  *
- * A sweep never destroys an arm: one sweep at a time holds the folder (lock.ts); started again with another
+ * A sweep never destroys an arm: one sweep at a time holds the folder (lock.ts), except that a second process
+ * running the very same sweep joins it and shares the arms (`sweep` says how); started again with another
  * grid it adds the new arms and keeps listing the old ones; an arm folder that holds another config, or a base
  * config that changed, is refused before anything trains, naming the fields.
  */
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../config';
@@ -22,7 +24,8 @@ import { asResolvedNow, configChanges, describeChanges } from './config-diff';
 import { canonicalPath, withField } from './dotted-path';
 import { resolveExperiment, type ExperimentConfig, type ExperimentSpec } from './experiment-config';
 import { EXPECT, expectField, expectRoot, expectValue, oneOf } from './file-check';
-import { FolderLock } from './lock';
+import { interruptRequested } from '../engine/interrupt';
+import { describeOwner, FolderLock, FolderLockedError, heldElsewhere, isOtherLocalProcess } from './lock';
 import { DEFAULT_RUNS_ROOT, RUN_FILES, checkName, observedStatus, readRecord, type RunStatus } from './run-record';
 import { trainRun, type TrainRunOptions } from './train-run';
 import { rescoreRun } from './rescore';
@@ -38,7 +41,8 @@ export interface SweepOptions extends Omit<TrainRunOptions, keyof ExperimentSpec
   /**
    * Evaluate the finished arms found on disk again, from their checkpoints, with this call's `evaluate` (default
    * src/eval's, with each arm's `evaluation` settings), adding the row to their eval.json (default false: a
-   * finished arm is left as it is). For a metric added, or a scorer changed, after the arms trained.
+   * finished arm is left as it is). For a metric added, or a scorer changed, after the arms trained. A call that
+   * joined another process's sweep of the same plan leaves rescoring to that process.
    */
   readonly rescore?: boolean;
 }
@@ -93,6 +97,12 @@ export interface SweepResult {
   readonly skipped: readonly string[];
   /** Finished arms evaluated again by this call (`rescore: true`). */
   readonly rescored: readonly string[];
+  /**
+   * Arms another process was training (a second kernel on the same sweep): this call passed over them, then waited
+   * for that process to let go; each is also in `skipped` (it finished there) or `ran` (it stopped, and this call
+   * went on with it).
+   */
+  readonly waited: readonly string[];
 }
 
 /** A value as it reads in a folder name: numbers and strings as written, a `{ kind }` block by its kind. */
@@ -219,6 +229,25 @@ function checkExisting(root: string, name: string, previous: SweepManifest | nul
   }
 }
 
+/** The plan a sweep call trains: its base (less the seed), grid and seeds, as a short hash for its lock. */
+export function planId(base: ExperimentConfig, grid: SweepGrid, seeds: readonly number[] | undefined): string {
+  return createHash('sha256').update(canonicalJson({ base: baseWithoutSeed(base), grid, seeds: seeds ?? null })).digest('hex').slice(0, 12);
+}
+
+/**
+ * Take the sweep folder, or join the live sweep that holds it when that sweep trains the very same plan (same
+ * base, grid and seeds: `planId` is in its lock's purpose) from another process on this host: null then, and
+ * this call helps with the arms. Anything else holding the folder is refused, naming it.
+ */
+function takeOrJoin(root: string, purpose: string): FolderLock | null {
+  try {
+    return FolderLock.acquire(root, purpose);
+  } catch (e) {
+    if (e instanceof FolderLockedError && isOtherLocalProcess(e.owner) && e.owner.purpose === purpose) return null;
+    throw e;
+  }
+}
+
 /**
  * Train every arm of `grid` (dotted config paths to lists of values, every combination, times `options.seeds`)
  * from `base`, each as its own run under `<root>/<name>/<arm>`, and return each arm's status and run folder.
@@ -228,6 +257,11 @@ function checkExisting(root: string, name: string, previous: SweepManifest | nul
  * Started again with the same arguments it skips finished arms, resumes an unfinished one from its checkpoint
  * and trains the rest; with another grid it keeps the arms it already has. `rescore: true` evaluates skipped arms
  * again from their checkpoints.
+ *
+ * Started with the same arguments in a second process while the first still runs (a second kernel on the same
+ * notebook, `npm run results -- --workers 2`), it shares the arms instead of being refused: each process trains
+ * the arms nobody holds, passing over the ones the other is training, then waits for those to finish. Each arm
+ * trains once; both calls return every arm finished. The process that took the folder writes sweep.json.
  */
 export async function sweep(base: ExperimentSpec, grid: SweepGrid, options: SweepOptions): Promise<SweepResult> {
   const { name, seeds, root: parent, rescore, ...runOptions } = options;
@@ -235,45 +269,88 @@ export async function sweep(base: ExperimentSpec, grid: SweepGrid, options: Swee
   const arms = planSweep(base, grid, seeds);
   const root = resolve(parent ?? DEFAULT_RUNS_ROOT, name);
   const resolvedBase = resolveExperiment(base);
-  const lock = FolderLock.acquire(root, `sweep ${name}`);
+  const purpose = `sweep ${name} (plan ${planId(resolvedBase, grid, seeds)})`;
+  let lock = takeOrJoin(root, purpose);
   try {
     const previous = readSweepManifest(root);
     checkExisting(root, name, previous, resolvedBase, arms);
     const planned = new Set(arms.map((a) => a.name));
     const earlier = (previous?.arms ?? []).filter((a) => !planned.has(a.name));
-    /** Write sweep.json with every arm's status as its run.json says now, the arms of earlier grids after this grid's. */
+    /**
+     * sweep.json with every arm's status as its run.json says now, the arms of earlier grids after this grid's;
+     * written by the process that holds the folder. A process that joined takes the folder over once the one that
+     * held it has ended (stopped or interrupted), and writes from then on.
+     */
     const save = (): SweepManifest => {
+      if (lock === null) {
+        try {
+          lock = takeOrJoin(root, purpose);
+        } catch (e) {
+          if (!(e instanceof FolderLockedError)) throw e; // another sweep has the folder now: it writes sweep.json
+        }
+      }
       const listed = [...arms, ...earlier].map((a) => ({ name: a.name, arm: a.arm, values: a.values, seed: a.seed, status: armStatus(join(root, a.name)) }));
       const manifest: SweepManifest = { format: SWEEP_FORMAT, name, base: resolvedBase, grid, seeds: seeds ?? null, arms: listed, updatedAt: new Date().toISOString() };
-      writeRunJson(join(root, SWEEP_FILE), manifest);
+      if (lock !== null) writeRunJson(join(root, SWEEP_FILE), manifest);
       return manifest;
     };
     save();
     const ran: string[] = [];
     const skipped: string[] = [];
     const rescored: string[] = [];
-    for (const arm of arms) {
-      if (armStatus(join(root, arm.name)) === 'finished') {
+    const waited: string[] = [];
+    const stop = () => interruptRequested() || runOptions.shouldStop?.() === true;
+    const say = (line: string) => {
+      if (runOptions.progress !== false) console.log(line);
+    };
+    /** One arm: skipped when finished, passed over ('held') when another process trains it and `wait` is false. */
+    const runArm = async (arm: SweepArm, wait: boolean): Promise<'skipped' | 'held' | RunStatus> => {
+      const dir = join(root, arm.name);
+      if (wait) {
+        const owner = heldElsewhere(dir);
+        if (owner !== null) {
+          waited.push(arm.name);
+          say(`${arm.name}: another process is training it, ${describeOwner(owner)}; waiting for it`);
+          const free = await FolderLock.acquireWhenFree(dir, `sweep ${name}: waiting for ${arm.name}`, { stop });
+          if (free === null) return 'interrupted';
+          free.release();
+        }
+      }
+      if (armStatus(dir) === 'finished') {
         skipped.push(arm.name);
-        if (rescore === true) {
-          await rescoreRun(join(root, arm.name), { evaluate: runOptions.evaluate });
+        if (rescore === true && lock !== null) {
+          await rescoreRun(dir, { evaluate: runOptions.evaluate });
           rescored.push(arm.name);
         }
-        continue;
+        return 'skipped';
       }
-      ran.push(arm.name);
       let status: RunStatus;
       try {
-        const result = await trainRun({ ...runOptions, ...arm.spec, name: arm.name, root, arm: { label: arm.arm, values: arm.values }, resume: true });
+        const result = await trainRun({ ...runOptions, ...arm.spec, name: arm.name, root, arm: { label: arm.arm, values: arm.values }, resume: true, whenHeld: wait ? 'wait' : 'refuse' });
         status = result.status;
         result.dispose();
+      } catch (e) {
+        if (!wait && e instanceof FolderLockedError && isOtherLocalProcess(e.owner)) return 'held';
+        throw e;
       } finally {
         save();
       }
-      if (status === 'interrupted') return { dir: root, status: 'interrupted', manifest: save(), ran, skipped, rescored };
+      ran.push(arm.name);
+      return status;
+    };
+    const result = (status: SweepResult['status']): SweepResult => ({ dir: root, status, manifest: save(), ran, skipped, rescored, waited });
+    // First pass: every arm nobody else holds. Second: the arms another process held, once it lets go of each.
+    const held: SweepArm[] = [];
+    for (const arm of arms) {
+      const status = await runArm(arm, false);
+      if (status === 'held') held.push(arm);
+      if (status === 'interrupted') return result('interrupted');
     }
-    return { dir: root, status: 'finished', manifest: save(), ran, skipped, rescored };
+    for (const arm of held) {
+      if ((await runArm(arm, true)) === 'interrupted') return result('interrupted');
+    }
+    return result('finished');
   } finally {
-    lock.release();
+    lock?.release();
   }
 }

@@ -16,7 +16,7 @@
  * written, and the next call starts afresh.
  *
  * A run folder is never destroyed unasked. The call holds the folder's lock (lock.ts), so a second writer is
- * refused. What it does with the run already there:
+ * refused, or with `resume: true` (`whenHeld`) waits until the first lets go, then goes on as below. What it does with the run already there:
  *
  *   folder holds                  resume unset     resume: true          resume: false     overwrite: true
  *   nothing                       trains           trains                trains            trains
@@ -34,6 +34,7 @@ import { existsSync, readdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { tf } from '../engine/tf';
 import { Rng, setSeed } from '../engine/random';
+import { interruptRequested } from '../engine/interrupt';
 import { check, ConfigError } from '../config';
 import type { ImageDataset } from '../data/image';
 import type { Transfusion } from '../model/transfusion';
@@ -46,7 +47,7 @@ import { evaluate } from '../eval/evaluate';
 import { imageGrid, type ImageGrid } from '../viz/image-grid';
 import { Progress, type ProgressOptions } from '../viz/progress';
 import { asResolvedNow, configChanges, describeChanges } from './config-diff';
-import { FolderLock, folderHasContent, isLockFile } from './lock';
+import { describeOwner, FolderLock, folderHasContent, isLockFile } from './lock';
 import { buildDataset, checkDataFitsModel, resolveExperiment, type ExperimentConfig, type ExperimentSpec, type SampleConfig } from './experiment-config';
 
 /** The model a run trains: a Transfusion, or the Chameleon baseline of a `modelKind: 'chameleon'` run. */
@@ -103,6 +104,14 @@ export interface TrainRunOptions extends ExperimentSpec {
   readonly resume?: boolean;
   /** Replace whatever the folder holds, a finished run included, and train afresh (default false). */
   readonly overwrite?: boolean;
+  /**
+   * When another live process on this host holds the folder (it is training this run): 'wait' for it to let go,
+   * polling, then go on as the folder then says (with `resume: true` a run it finished is loaded, one it stopped
+   * resumes); 'refuse' at once with FolderLockedError naming it. Default 'wait' with `resume: true` (so two
+   * kernels running one notebook never fail on each other's runs), else 'refuse'. The kernel interrupt or
+   * `shouldStop` ends a wait with an error, nothing trained.
+   */
+  readonly whenHeld?: 'wait' | 'refuse';
   /** Called after every step with the step's report (after it is recorded). */
   readonly onStep?: (report: StepReport, run: Run<ExperimentConfig>) => void;
   /** Polled between steps: true stops the run there, as a kernel interrupt does (status `interrupted`). */
@@ -279,7 +288,15 @@ export async function trainRun(options: TrainRunOptions | ChameleonRunOptions): 
 
   if (options.overwrite === true && options.resume === true) throw new ConfigError('trainRun.overwrite', true, 'false with resume: true (overwrite starts afresh, resume goes on)');
 
-  const lock = FolderLock.acquire(dir, `trainRun ${name}`);
+  const whenHeld = options.whenHeld ?? (options.resume === true ? 'wait' : 'refuse');
+  check.oneOf('trainRun.whenHeld', whenHeld, ['wait', 'refuse']);
+  const lock = whenHeld === 'refuse' ? FolderLock.acquire(dir, `trainRun ${name}`) : await FolderLock.acquireWhenFree(dir, `trainRun ${name}`, {
+    stop: () => interruptRequested() || options.shouldStop?.() === true,
+    onWait: (owner) => {
+      if (options.progress !== false) console.log(`${name}: another process is training it, ${describeOwner(owner)}; waiting for it to let go (interrupt to stop waiting)`);
+    },
+  });
+  if (lock === null) throw new Error(`${dir}: stopped while waiting for another process to let go of the run; nothing was trained`);
   const releaseOnError = async <T>(step: () => T | Promise<T>): Promise<T> => {
     try {
       return await step();

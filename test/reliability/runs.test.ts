@@ -100,7 +100,7 @@ test('two sweeps of one name at once: the second is refused naming this process,
   const [first, second] = await Promise.allSettled([run(), run()]);
   assert.equal(first.status === 'fulfilled' && first.value.status, 'finished');
   assert.equal(second.status, 'rejected');
-  assert.match((second as PromiseRejectedResult).reason.message, new RegExp(`twin is in use by this process, pid ${process.pid} \\(sweep twin, since .*\\): one run or sweep per folder at a time`));
+  assert.match((second as PromiseRejectedResult).reason.message, new RegExp(`twin is in use by this process, pid ${process.pid} \\(sweep twin \\(plan [0-9a-f]{12}\\), since .*\\): one run or sweep per folder at a time`));
   for (const arm of ['lambda=1', 'lambda=2']) assert.equal(loadRun(join(root, 'twin', arm)).history.length, 3, arm);
   assert.deepEqual(manifestOf(join(root, 'twin')).arms.map((a) => a.status), ['finished', 'finished']);
 });
