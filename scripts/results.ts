@@ -1,8 +1,8 @@
 /**
- * `npm run results -- [--size full|ci] [--out DIR] [--runs DIR] [--only 02,04]`: the research notebooks' answers
- * (issue #12). Executes the five research notebooks (02, 04, 05, 06, 07) headless in the lab's kernel, as
- * test/notebooks/notebooks.test.ts does (scripts/run-notebooks.py: nbclient and nbconvert), at TRANSFUSION_SIZE
- * `--size` (default full: hours of CPU), and publishes them:
+ * `npm run results -- [--size full|ci] [--out DIR] [--runs DIR] [--only 02,04] [--workers N]`: the research
+ * notebooks' answers (issue #12). Executes the five research notebooks (02, 04, 05, 06, 07) headless in the lab's
+ * kernel, as test/notebooks/notebooks.test.ts does (scripts/run-notebooks.py: nbclient and nbconvert), at
+ * TRANSFUSION_SIZE `--size` (default full: hours of CPU), and publishes them:
  *
  * - DIR/<notebook>.html, each executed notebook exported to HTML (`--out DIR`; default docs/results/ at full size,
  *   out/results-ci/ at ci size, so a smoke run never replaces the published pages), offline and small:
@@ -24,6 +24,10 @@
  * where Jupyter runs them too), so their runs go under <runs>/runs/ and a second call resumes: the lab's `sweep`
  * and `trainRun` read finished arms back instead of training them again. The kernelspec goes into a temporary
  * Jupyter data folder, so the user's `transfusion` kernel is never repointed at this build.
+ *
+ * `--workers N` runs every notebook in N kernels at once, the cores split between them (`workerEnv`): the second
+ * kernel's sweeps join the first's and share their arms (src/experiments/sweep.ts), so each arm still trains once.
+ * The first kernel's executed notebook is the one published; the kernels' CPU is summed (`combineWorkers`).
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
@@ -55,9 +59,11 @@ export interface ResultsArgs {
   readonly runs: string;
   /** Notebooks to run, file names without `.ipynb`. */
   readonly notebooks: readonly string[];
+  /** Kernels running each notebook at once, sharing its sweeps' arms (default 1). */
+  readonly workers: number;
 }
 
-const FLAGS = ['--size', '--out', '--runs', '--only'];
+const FLAGS = ['--size', '--out', '--runs', '--only', '--workers'];
 const quoted = (values: readonly string[]) => values.map((v) => `'${v}'`).join(', ');
 
 /** The command line, checked: a bad flag or value is a ConfigError naming the flag, the value and what is allowed. */
@@ -66,6 +72,7 @@ export function parseResultsArgs(argv: readonly string[], root: string = findLab
   let out: string | null = null;
   let runs = join(root, 'notebooks');
   let notebooks: string[] = [...RESEARCH_NOTEBOOKS];
+  let workers = 1;
   for (let i = 0; i < argv.length; i += 2) {
     const flag = argv[i];
     if (!FLAGS.includes(flag)) throw new ConfigError('argument', flag, `one of ${quoted(FLAGS)}, each followed by its value`);
@@ -78,6 +85,9 @@ export function parseResultsArgs(argv: readonly string[], root: string = findLab
       out = resolve(value);
     } else if (flag === '--runs') {
       runs = resolve(value);
+    } else if (flag === '--workers') {
+      workers = Number(value);
+      if (!/^\d+$/.test(value) || !Number.isSafeInteger(workers) || workers < 1) throw new ConfigError('--workers', value, 'an integer >= 1 (kernels per notebook, sharing its arms)');
     } else {
       const numbers = RESEARCH_NOTEBOOKS.map((n) => n.slice(0, 2));
       notebooks = value.split(',').map((v) => {
@@ -88,7 +98,7 @@ export function parseResultsArgs(argv: readonly string[], root: string = findLab
     }
   }
   // A smoke run's pages never replace the published ones unless asked to (--out docs/results).
-  return { size, out: out ?? join(root, ...(size === 'full' ? ['docs', 'results'] : ['out', 'results-ci'])), runs, notebooks: [...new Set(notebooks)] };
+  return { size, out: out ?? join(root, ...(size === 'full' ? ['docs', 'results'] : ['out', 'results-ci'])), runs, notebooks: [...new Set(notebooks)], workers };
 }
 
 /** What run-notebooks.py --json writes per notebook. */
@@ -239,13 +249,17 @@ export interface IndexEntry extends NotebookTiming {
    * written before it was kept: such an entry is its own one call).
    */
   readonly calls?: readonly CallTiming[];
+  /** Kernels that ran it in the latest call (`--workers`; absent: 1). */
+  readonly workers?: number;
 }
 
-/** One call's share of a notebook: the day, the wall time and the kernel's CPU time. */
+/** One call's share of a notebook: the day, the wall time and the kernels' CPU time. */
 export interface CallTiming {
   readonly date: string;
   readonly wall_s: number;
   readonly cpu_s: number;
+  /** Kernels that ran the notebook at once (`--workers`; absent: 1), their CPU summed in `cpu_s`. */
+  readonly workers?: number;
 }
 
 /** The calls an entry stands for: its `calls`, or, in an entry from before they were kept, itself. */
@@ -292,7 +306,8 @@ export function mergeEntries(
   // A notebook run again keeps the calls that published it before: its hours are usually spread over several.
   const now = fresh.map((e) => {
     const before = earlier.get(e.notebook);
-    return { ...e, calls: [...(before ? callsOf(before) : []), { date: e.date, wall_s: e.wall_s, cpu_s: e.cpu_s }] };
+    const call: CallTiming = { date: e.date, wall_s: e.wall_s, cpu_s: e.cpu_s, ...(e.workers !== undefined && e.workers > 1 ? { workers: e.workers } : {}) };
+    return { ...e, calls: [...(before ? callsOf(before) : []), call] };
   });
   const order = (e: IndexEntry) => {
     const k = (RESEARCH_NOTEBOOKS as readonly string[]).indexOf(e.notebook.replace(/\.ipynb$/, ''));
@@ -317,7 +332,7 @@ export function indexPage(entries: readonly IndexEntry[], meta: { size: string; 
 <p>The research notebooks executed headless by <code>npm run results</code> (scripts/results.ts) at size <b>${escapeHtml(meta.size)}</b>,
 every arm starting from the <code>${escapeHtml(meta.recipe)}</code> recipe, on ${meta.cores} cores; last updated ${escapeHtml(meta.date)}.
 Each page answers its notebook's question with numbers computed from its runs; the verdicts are src/experiments/ablation.ts's.
-Wall and kernel CPU (user + system time of the notebook's kernel process) are summed over the calls of <code>npm run results</code>
+Wall and kernel CPU (user + system time of the notebook's kernel processes, more than one with <code>--workers</code>) are summed over the calls of <code>npm run results</code>
 that published the page (a call resumes where the last stopped, reading finished arms back); runs and training CPU count
 every run of the notebook, from their run.json records, including calls that stopped before publishing.</p>
 <table><thead><tr><th>notebook</th><th>status</th><th>calls</th><th>wall</th><th>kernel CPU</th><th>runs</th><th>training CPU</th><th>last ran</th></tr></thead><tbody>
@@ -337,6 +352,36 @@ export function notebookEnv(size: ResultsArgs['size'], jupyterData: string, base
   delete env.JUPYTER_PATH;
   if (size === 'full' && env.TRANSFUSION_CELL_TIMEOUT === undefined) env.TRANSFUSION_CELL_TIMEOUT = '0';
   return env;
+}
+
+/**
+ * The environment of each kernel when `workers` kernels run a notebook at once: the machine's cores split between
+ * them (TRANSFUSION_THREADS, at least 1 each) unless TRANSFUSION_THREADS is set already. On this 2-core machine two
+ * kernels at one thread each train about 1.5x the steps per second of one kernel at two (README, "Research
+ * results"), since the native kernels of this model's small matrices do not use two threads fully.
+ */
+export function workerEnv(env: NodeJS.ProcessEnv, workers: number, cores: number = cpus().length): NodeJS.ProcessEnv {
+  if (workers <= 1 || env.TRANSFUSION_THREADS !== undefined) return env;
+  return { ...env, TRANSFUSION_THREADS: String(Math.max(1, Math.floor(cores / workers))) };
+}
+
+/**
+ * One timing per notebook from the workers' (each worker ran every notebook; worker 0's list sets the order): ok
+ * only when every worker's kernel finished it, the longest wall time, and the kernels' CPU summed, since together
+ * they are what the notebook cost. A notebook a worker never reached counts as failed.
+ */
+export function combineWorkers(perWorker: readonly (readonly NotebookTiming[])[], workers: number = perWorker.length): NotebookTiming[] {
+  const [first = [], ...rest] = perWorker;
+  return first.map((t) => {
+    const same = rest.map((list) => list.find((o) => o.notebook === t.notebook));
+    const all = [t, ...same.filter((o): o is NotebookTiming => o !== undefined)];
+    return {
+      notebook: t.notebook,
+      ok: all.length === workers && all.every((o) => o.ok),
+      wall_s: Math.max(...all.map((o) => o.wall_s)),
+      cpu_s: all.reduce((sum, o) => sum + o.cpu_s, 0),
+    };
+  });
 }
 
 function runPython(args: readonly string[], env: NodeJS.ProcessEnv): Promise<number> {
@@ -367,17 +412,20 @@ async function main(argv: readonly string[]): Promise<number> {
     writeKernelSpec(join(work, 'jupyter', 'kernels', KERNEL_NAME), kernelSpec(launcher));
     const env = notebookEnv(args.size, join(work, 'jupyter'));
     const executed = join(work, 'executed');
-    const timesFile = join(work, 'times.json');
-    console.log(`results: ${args.notebooks.length} notebooks at size ${args.size}, recipe ${RESEARCH_RECIPE}, runs under ${join(args.runs, 'runs')}, pages to ${args.out}`);
-    const status = await runPython([
-      join(root, 'scripts', 'run-notebooks.py'), '--out', executed, '--cwd', args.runs, '--json', timesFile,
+    console.log(`results: ${args.notebooks.length} notebooks at size ${args.size}, recipe ${RESEARCH_RECIPE}, runs under ${join(args.runs, 'runs')}, pages to ${args.out}` +
+      (args.workers > 1 ? `, ${args.workers} kernels per notebook (TRANSFUSION_THREADS=${workerEnv(env, args.workers).TRANSFUSION_THREADS ?? 'all cores'} each)` : ''));
+    // Worker 0's executed notebooks are the ones published; the others' (executed-1, ...) only share the arms.
+    const outputs = Array.from({ length: args.workers }, (_, k) => (k === 0 ? executed : `${executed}-${k}`));
+    const statuses = await Promise.all(outputs.map((out) => runPython([
+      join(root, 'scripts', 'run-notebooks.py'), '--out', out, '--cwd', args.runs, '--json', `${out}.json`,
       ...args.notebooks.map((n) => join(root, 'notebooks', `${n}.ipynb`)),
-    ], env);
-    if (!existsSync(timesFile)) {
-      process.stderr.write(`results: scripts/run-notebooks.py exited ${status} before it ran a notebook\n`);
+    ], workerEnv(env, args.workers))));
+    const status = statuses.every((c) => c === 0) ? 0 : 1;
+    if (!existsSync(`${executed}.json`)) {
+      process.stderr.write(`results: scripts/run-notebooks.py exited ${statuses[0]} before it ran a notebook\n`);
       return 1;
     }
-    const timings = JSON.parse(readFileSync(timesFile, 'utf8')) as NotebookTiming[];
+    const timings = combineWorkers(outputs.map((out) => (existsSync(`${out}.json`) ? JSON.parse(readFileSync(`${out}.json`, 'utf8')) as NotebookTiming[] : [])), args.workers);
     mkdirSync(args.out, { recursive: true });
     const plotly = join(args.out, PLOTLY_FILE);
     if (!existsSync(plotly) || readFileSync(plotly, 'utf8') !== plotlyJs()) writeFileSync(plotly, plotlyJs());
@@ -388,7 +436,7 @@ async function main(argv: readonly string[]): Promise<number> {
       if (page.file !== null && !existsSync(join(args.out, page.file))) writeFileSync(join(args.out, page.file), page.css!);
       writeFileSync(join(args.out, `${name}.html`), page.html);
       const cost = runsCost(join(args.runs, 'runs'), name, args.size);
-      return { ...t, title: notebookTitle(readFileSync(join(executed, t.notebook), 'utf8'), name), page: `${name}.html`, date: meta.date, cost };
+      return { ...t, title: notebookTitle(readFileSync(join(executed, t.notebook), 'utf8'), name), page: `${name}.html`, date: meta.date, cost, ...(args.workers > 1 ? { workers: args.workers } : {}) };
     });
     // Notebooks published by earlier calls stay in the index (one notebook of hours per call is the usual way).
     const recordFile = join(args.out, 'results.json');

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import * as path from 'node:path';
 import { Run } from '../../src/experiments/run-record';
 import { Figure } from '../../src/viz/figure';
-import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, describeCost, externaliseTheme, indexPage, runsCost, mergeEntries, notebookEnv, notebookTitle, parseResultsArgs, publishPage, relativePaths, type IndexEntry } from '../../scripts/results';
+import { PLOTLY_FILE, RESEARCH_NOTEBOOKS, clock, combineWorkers, describeCost, externaliseTheme, indexPage, runsCost, mergeEntries, notebookEnv, notebookTitle, parseResultsArgs, publishPage, relativePaths, workerEnv, type IndexEntry } from '../../scripts/results';
 
 const ROOT = path.join(__dirname, '..', '..', ...(__filename.endsWith('.js') ? ['..'] : []));
 
@@ -28,9 +28,11 @@ test('results refuses a bad size, flag, notebook or missing value before running
   try {
     const cases: [string[], RegExp][] = [
       [['--size', 'medium', '--out', out], /^results: --size: got "medium"; allowed: 'full', 'ci'\n$/],
-      [['--sizes', 'ci', '--out', out], /^results: argument: got "--sizes"; allowed: one of '--size', '--out', '--runs', '--only', each followed by its value\n$/],
+      [['--sizes', 'ci', '--out', out], /^results: argument: got "--sizes"; allowed: one of '--size', '--out', '--runs', '--only', '--workers', each followed by its value\n$/],
       [['--out', out, '--only', '04,03'], /^results: --only: got "03"; allowed: a comma-separated list of '02', '04', '05', '06', '07'\n$/],
       [['--out', out, '--size'], /^results: --size: got undefined; allowed: a value after the flag\n$/],
+      [['--out', out, '--workers', '0'], /^results: --workers: got "0"; allowed: an integer >= 1 \(kernels per notebook, sharing its arms\)\n$/],
+      [['--out', out, '--workers', '1.5'], /^results: --workers: got "1\.5"; allowed: an integer >= 1/],
     ];
     for (const [args, message] of cases) {
       const r = run(args);
@@ -46,10 +48,27 @@ test('results refuses a bad size, flag, notebook or missing value before running
 
 test('parseResultsArgs: full size publishes to docs/results, a ci run elsewhere unless told; --only picks notebooks', () => {
   const root = '/lab';
-  assert.deepEqual(parseResultsArgs([], root), { size: 'full', out: '/lab/docs/results', runs: '/lab/notebooks', notebooks: [...RESEARCH_NOTEBOOKS] });
+  assert.deepEqual(parseResultsArgs([], root), { size: 'full', out: '/lab/docs/results', runs: '/lab/notebooks', notebooks: [...RESEARCH_NOTEBOOKS], workers: 1 });
+  assert.equal(parseResultsArgs(['--workers', '2'], root).workers, 2);
   assert.equal(parseResultsArgs(['--size', 'ci'], root).out, '/lab/out/results-ci');
   assert.equal(parseResultsArgs(['--size', 'ci', '--out', '/tmp/x'], root).out, '/tmp/x');
-  assert.deepEqual(parseResultsArgs(['--only', '07,04,07', '--runs', '/tmp/r'], root), { size: 'full', out: '/lab/docs/results', runs: '/tmp/r', notebooks: ['07-continuous-vs-discrete', '04-attention-masks'] });
+  assert.deepEqual(parseResultsArgs(['--only', '07,04,07', '--runs', '/tmp/r'], root), { size: 'full', out: '/lab/docs/results', runs: '/tmp/r', notebooks: ['07-continuous-vs-discrete', '04-attention-masks'], workers: 1 });
+});
+
+test('workerEnv splits the cores between the kernels unless TRANSFUSION_THREADS is set; combineWorkers adds their CPU', () => {
+  assert.deepEqual(workerEnv({ PATH: '/bin' }, 2, 2), { PATH: '/bin', TRANSFUSION_THREADS: '1' });
+  assert.equal(workerEnv({}, 2, 16).TRANSFUSION_THREADS, '8');
+  assert.equal(workerEnv({}, 4, 2).TRANSFUSION_THREADS, '1', 'at least one thread each');
+  assert.equal(workerEnv({ TRANSFUSION_THREADS: '3' }, 2, 16).TRANSFUSION_THREADS, '3');
+  assert.equal(workerEnv({}, 1, 16).TRANSFUSION_THREADS, undefined, 'one kernel keeps the default, every core');
+  const a = { notebook: '02-loss-coefficient.ipynb', ok: true, wall_s: 100, cpu_s: 90 };
+  const b = { notebook: '05-patches-and-encoders.ipynb', ok: true, wall_s: 50, cpu_s: 40 };
+  assert.deepEqual(combineWorkers([[a, b], [{ ...a, wall_s: 120, cpu_s: 80 }, { ...b, ok: false }]]), [
+    { notebook: a.notebook, ok: true, wall_s: 120, cpu_s: 170 },
+    { notebook: b.notebook, ok: false, wall_s: 50, cpu_s: 80 },
+  ]);
+  assert.deepEqual(combineWorkers([[a, b], [a]]).map((t) => t.ok), [true, false], 'a notebook a worker never reached failed');
+  assert.deepEqual(combineWorkers([[a]]), [a]);
 });
 
 test('notebookEnv: the size and a Jupyter folder of its own; at full size no limit per cell unless one is set', () => {
@@ -171,14 +190,15 @@ test('mergeEntries keeps the notebooks earlier calls published at the same size 
 
 const built = existsSync(path.join(ROOT, 'dist', 'kernel', 'launch.js'));
 
-test('results at ci size on one notebook: executed in the kernel, exported with the shared plotly.js, indexed, CPU time reported',
+test('results at ci size on one notebook, two kernels sharing its sweep: executed, exported with the shared plotly.js, indexed, CPU time reported',
   { timeout: 15 * 60_000, skip: !built && 'the lab is not built (npm run build): the kernel runs from dist/' }, () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'results-e2e-'));
     try {
       const out = path.join(dir, 'pages');
-      const r = run(['--size', 'ci', '--only', '04', '--out', out, '--runs', path.join(dir, 'work')], 14 * 60_000);
+      const r = run(['--size', 'ci', '--only', '04', '--out', out, '--runs', path.join(dir, 'work'), '--workers', '2'], 14 * 60_000);
       assert.equal(r.status, 0, `${r.stderr}\n${r.stdout}`);
-      assert.match(r.stdout, /ok 04-attention-masks\.ipynb in [\d.]+s, kernel CPU [\d.]+s/);
+      assert.match(r.stdout, /2 kernels per notebook \(TRANSFUSION_THREADS=1 each\)/);
+      assert.equal(r.stdout.match(/ok 04-attention-masks\.ipynb in [\d.]+s, kernel CPU [\d.]+s/g)?.length, 2, 'both kernels ran the notebook to its end');
       assert.match(r.stdout, /04-attention-masks\s+ok\s+\d:\d\d:\d\d\s+\d:\d\d:\d\d/);
       const files = readdirSync(out).sort();
       const theme = files.find((f) => /^notebook-[0-9a-f]{12}\.css$/.test(f));
@@ -196,8 +216,9 @@ test('results at ci size on one notebook: executed in the kernel, exported with 
       const results = JSON.parse(readFileSync(path.join(out, 'results.json'), 'utf8'));
       assert.equal(results.size, 'ci');
       assert.equal(results.notebooks[0].ok, true);
+      assert.equal(results.notebooks[0].workers, 2);
       assert.ok(results.notebooks[0].cpu_s > 1, `the kernel's CPU time: ${results.notebooks[0].cpu_s} s`);
-      // notebook 04 at ci size: 2 arms x 2 seeds, each recording its CPU time.
+      // notebook 04 at ci size: 2 arms x 2 seeds, each trained once (by one kernel or the other) and recording its CPU time.
       const cost = results.notebooks[0].cost;
       assert.deepEqual([cost.runs, cost.finished, cost.cpu_runs], [4, 4, 4]);
       assert.ok(cost.cpu_s > 1 && cost.cpu_s <= results.notebooks[0].cpu_s, `runs ${cost.cpu_s} s within the kernel's ${results.notebooks[0].cpu_s} s`);
