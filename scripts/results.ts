@@ -356,9 +356,9 @@ export function notebookEnv(size: ResultsArgs['size'], jupyterData: string, base
 
 /**
  * The environment of each kernel when `workers` kernels run a notebook at once: the machine's cores split between
- * them (TRANSFUSION_THREADS, at least 1 each) unless TRANSFUSION_THREADS is set already. On this 2-core machine two
- * kernels at one thread each train about 1.5x the steps per second of one kernel at two (README, "Research
- * results"), since the native kernels of this model's small matrices do not use two threads fully.
+ * them (TRANSFUSION_THREADS, at least 1 each) unless TRANSFUSION_THREADS is set already. On a 2-core machine two
+ * kernels at one thread each trained 6-13% more steps per second than one kernel at two (README, "Research
+ * results"), since the native kernels of this model's small matrices do not use a second thread fully.
  */
 export function workerEnv(env: NodeJS.ProcessEnv, workers: number, cores: number = cpus().length): NodeJS.ProcessEnv {
   if (workers <= 1 || env.TRANSFUSION_THREADS !== undefined) return env;
