@@ -21,7 +21,7 @@ test('a misspelled top-level option fails naming it and the field it meant, inst
 });
 
 test("trainRun's and sweep's run options pass through resolveExperiment; a typo among them does not", () => {
-  const options = { name: 'x', root: 'runs', dataset: undefined, arm: undefined, evaluate: () => ({}), progress: false, checkpointEvery: 2, resume: true, overwrite: false, onStep: () => {}, shouldStop: () => false, seeds: [0], rescore: false };
+  const options = { name: 'x', root: 'runs', dataset: undefined, arm: undefined, evaluate: () => ({}), progress: false, checkpointEvery: 2, resume: true, overwrite: false, whenHeld: 'wait', onStep: () => {}, shouldStop: () => false, seeds: [0], rescore: false };
   assert.deepEqual(Object.keys(options), [...RUN_OPTION_KEYS]);
   assert.equal(resolveExperiment({ ...options, steps: 3 } as ExperimentSpec).steps, 3);
   assert.throws(resolve({ name: 'x', seedss: [0, 1] }), /experiment\.seedss: got \[0,1\]; allowed: did you mean 'seeds'\?.*or an option: name, root/);
