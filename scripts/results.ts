@@ -366,18 +366,19 @@ export function workerEnv(env: NodeJS.ProcessEnv, workers: number, cores: number
 }
 
 /**
- * One timing per notebook from the workers' (each worker ran every notebook; worker 0's list sets the order): ok
- * only when every worker's kernel finished it, the longest wall time, and the kernels' CPU summed, since together
- * they are what the notebook cost. A notebook a worker never reached counts as failed.
+ * One timing per notebook from the workers' lists (each worker ran every notebook; a worker that failed to start
+ * has an empty list; worker 0's list sets the order): ok only when every worker's kernel finished it, the longest
+ * wall time, and the kernels' CPU summed, since together they are what the notebook cost. A notebook a worker
+ * never reached counts as failed.
  */
-export function combineWorkers(perWorker: readonly (readonly NotebookTiming[])[], workers: number = perWorker.length): NotebookTiming[] {
+export function combineWorkers(perWorker: readonly (readonly NotebookTiming[])[]): NotebookTiming[] {
   const [first = [], ...rest] = perWorker;
   return first.map((t) => {
     const same = rest.map((list) => list.find((o) => o.notebook === t.notebook));
     const all = [t, ...same.filter((o): o is NotebookTiming => o !== undefined)];
     return {
       notebook: t.notebook,
-      ok: all.length === workers && all.every((o) => o.ok),
+      ok: all.length === perWorker.length && all.every((o) => o.ok),
       wall_s: Math.max(...all.map((o) => o.wall_s)),
       cpu_s: all.reduce((sum, o) => sum + o.cpu_s, 0),
     };
@@ -410,22 +411,22 @@ async function main(argv: readonly string[]): Promise<number> {
   try {
     // The kernelspec of this build, in a Jupyter data folder of the call's own (as test/notebooks/notebooks.test.ts).
     writeKernelSpec(join(work, 'jupyter', 'kernels', KERNEL_NAME), kernelSpec(launcher));
-    const env = notebookEnv(args.size, join(work, 'jupyter'));
+    const env = workerEnv(notebookEnv(args.size, join(work, 'jupyter')), args.workers);
     const executed = join(work, 'executed');
     console.log(`results: ${args.notebooks.length} notebooks at size ${args.size}, recipe ${RESEARCH_RECIPE}, runs under ${join(args.runs, 'runs')}, pages to ${args.out}` +
-      (args.workers > 1 ? `, ${args.workers} kernels per notebook (TRANSFUSION_THREADS=${workerEnv(env, args.workers).TRANSFUSION_THREADS ?? 'all cores'} each)` : ''));
+      (args.workers > 1 ? `, ${args.workers} kernels per notebook (TRANSFUSION_THREADS=${env.TRANSFUSION_THREADS ?? 'all cores'} each)` : ''));
     // Worker 0's executed notebooks are the ones published; the others' (executed-1, ...) only share the arms.
     const outputs = Array.from({ length: args.workers }, (_, k) => (k === 0 ? executed : `${executed}-${k}`));
     const statuses = await Promise.all(outputs.map((out) => runPython([
       join(root, 'scripts', 'run-notebooks.py'), '--out', out, '--cwd', args.runs, '--json', `${out}.json`,
       ...args.notebooks.map((n) => join(root, 'notebooks', `${n}.ipynb`)),
-    ], workerEnv(env, args.workers))));
+    ], env)));
     const status = statuses.every((c) => c === 0) ? 0 : 1;
     if (!existsSync(`${executed}.json`)) {
       process.stderr.write(`results: scripts/run-notebooks.py exited ${statuses[0]} before it ran a notebook\n`);
       return 1;
     }
-    const timings = combineWorkers(outputs.map((out) => (existsSync(`${out}.json`) ? JSON.parse(readFileSync(`${out}.json`, 'utf8')) as NotebookTiming[] : [])), args.workers);
+    const timings = combineWorkers(outputs.map((out) => (existsSync(`${out}.json`) ? JSON.parse(readFileSync(`${out}.json`, 'utf8')) as NotebookTiming[] : [])));
     mkdirSync(args.out, { recursive: true });
     const plotly = join(args.out, PLOTLY_FILE);
     if (!existsSync(plotly) || readFileSync(plotly, 'utf8') !== plotlyJs()) writeFileSync(plotly, plotlyJs());

@@ -143,6 +143,24 @@ export interface WaitOptions {
 
 export const DEFAULT_WAIT_POLL_MS = 2000;
 
+/**
+ * Wait, without taking `dir`, while another live process on this host holds it (`heldElsewhere`), looking every
+ * `pollMs`: true once it is free, false when `stop()` turned true first. `onWait` hears of each holder once.
+ */
+export async function waitWhileHeldElsewhere(dir: string, options: WaitOptions = {}): Promise<boolean> {
+  const pollMs = options.pollMs ?? DEFAULT_WAIT_POLL_MS;
+  let waitedFor: LockOwner | null = null;
+  for (let owner = heldElsewhere(dir); owner !== null; owner = heldElsewhere(dir)) {
+    if (waitedFor === null || waitedFor.pid !== owner.pid || waitedFor.startedAt !== owner.startedAt) {
+      waitedFor = owner;
+      options.onWait?.(owner);
+    }
+    if (options.stop?.() === true) return false;
+    await new Promise((done) => setTimeout(done, pollMs));
+  }
+  return true;
+}
+
 /** A lock this process holds on a folder; `release` is idempotent. */
 export class FolderLock {
   private released = false;
@@ -179,25 +197,17 @@ export class FolderLock {
 
   /**
    * `acquire`, except that while another live process on this host holds `dir` it waits for that process to let
-   * go (polling every `pollMs`) instead of refusing; null when `stop()` turned true first. A holder on another
+   * go (`waitWhileHeldElsewhere`) instead of refusing; null when `stop()` turned true first. A holder on another
    * host, an unreadable lock, or this very process holding `dir` is refused at once, as by `acquire`.
    */
   static async acquireWhenFree(dir: string, purpose: string, options: WaitOptions = {}): Promise<FolderLock | null> {
-    const pollMs = options.pollMs ?? DEFAULT_WAIT_POLL_MS;
-    let waitedFor: LockOwner | null = null;
     for (;;) {
       try {
         return FolderLock.acquire(dir, purpose);
       } catch (e) {
         if (!(e instanceof FolderLockedError) || !isOtherLocalProcess(e.owner)) throw e;
-        if (waitedFor === null || waitedFor.pid !== e.owner.pid || waitedFor.startedAt !== e.owner.startedAt) {
-          waitedFor = e.owner;
-          options.onWait?.(e.owner);
-        }
       }
-      if (options.stop?.() === true) return null;
-      await new Promise((done) => setTimeout(done, pollMs));
-      if (options.stop?.() === true) return null;
+      if (!(await waitWhileHeldElsewhere(dir, options))) return null;
     }
   }
 

@@ -25,7 +25,7 @@ import { canonicalPath, withField } from './dotted-path';
 import { resolveExperiment, type ExperimentConfig, type ExperimentSpec } from './experiment-config';
 import { EXPECT, expectField, expectRoot, expectValue, oneOf } from './file-check';
 import { interruptRequested } from '../engine/interrupt';
-import { describeOwner, FolderLock, FolderLockedError, heldElsewhere, isOtherLocalProcess } from './lock';
+import { describeOwner, FolderLock, FolderLockedError, isOtherLocalProcess, waitWhileHeldElsewhere, type LockOwner } from './lock';
 import { DEFAULT_RUNS_ROOT, RUN_FILES, checkName, observedStatus, readRecord, type RunStatus } from './run-record';
 import { trainRun, type TrainRunOptions } from './train-run';
 import { rescoreRun } from './rescore';
@@ -306,16 +306,11 @@ export async function sweep(base: ExperimentSpec, grid: SweepGrid, options: Swee
     /** One arm: skipped when finished, passed over ('held') when another process trains it and `wait` is false. */
     const runArm = async (arm: SweepArm, wait: boolean): Promise<'skipped' | 'held' | RunStatus> => {
       const dir = join(root, arm.name);
-      if (wait) {
-        const owner = heldElsewhere(dir);
-        if (owner !== null) {
-          waited.push(arm.name);
-          say(`${arm.name}: another process is training it, ${describeOwner(owner)}; waiting for it`);
-          const free = await FolderLock.acquireWhenFree(dir, `sweep ${name}: waiting for ${arm.name}`, { stop });
-          if (free === null) return 'interrupted';
-          free.release();
-        }
-      }
+      const onWait = (owner: LockOwner) => {
+        if (!waited.includes(arm.name)) waited.push(arm.name);
+        say(`${arm.name}: another process is training it, ${describeOwner(owner)}; waiting for it`);
+      };
+      if (wait && !(await waitWhileHeldElsewhere(dir, { stop, onWait }))) return 'interrupted';
       if (armStatus(dir) === 'finished') {
         skipped.push(arm.name);
         if (rescore === true && lock !== null) {

@@ -16,7 +16,8 @@
  * written, and the next call starts afresh.
  *
  * A run folder is never destroyed unasked. The call holds the folder's lock (lock.ts), so a second writer is
- * refused, or with `resume: true` (`whenHeld`) waits until the first lets go, then goes on as below. What it does with the run already there:
+ * refused, or with `resume: true` (`whenHeld`) waits until the first lets go, then goes on as below. What it does
+ * with the run already there:
  *
  *   folder holds                  resume unset     resume: true          resume: false     overwrite: true
  *   nothing                       trains           trains                trains            trains
