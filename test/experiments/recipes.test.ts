@@ -44,9 +44,16 @@ test('every recipe resolves to a complete experiment, and mnist-fast keeps the p
   // Otherwise mnist-speedrun: the same network, data, schedule, steps and batch.
   const same = (c: typeof snr) => ({ ...c, model: { ...c.model, objective: { ...c.model.objective, weighting: null, lambda: null } } });
   assert.deepEqual(same(snr), same(speedrun));
+  const flow = resolveExperiment(RECIPES['mnist-speedrun-flow']);
+  assert.equal(flow.model.objective.schedule.kind, 'flow');
+  assert.equal(flow.model.objective.prediction, 'flow');
+  assert.deepEqual(flow.model.objective.timesteps, { ...flow.model.objective.timesteps, kind: 'logit-normal', m: 0, s: 1 });
+  // Otherwise mnist-speedrun-snr: min-SNR weighting, lambda 10, the same network, data, steps and batch.
+  const sameFlow = (c: typeof snr) => ({ ...c, model: { ...c.model, objective: { ...c.model.objective, schedule: null, prediction: null, timesteps: null } } });
+  assert.deepEqual(sameFlow(flow), sameFlow(snr));
 });
 
-for (const name of ['mnist-fast', 'mnist-reading', 'mnist-speedrun', 'mnist-speedrun-snr'] as const) test(`the ${name} recipe learns in a short run (loss falls) and leaks no tensors`, async () => {
+for (const name of ['mnist-fast', 'mnist-reading', 'mnist-speedrun', 'mnist-speedrun-snr', 'mnist-speedrun-flow'] as const) test(`the ${name} recipe learns in a short run (loss falls) and leaks no tensors`, async () => {
   const config = resolveExperiment({ ...RECIPES[name], steps: 24, batchSize: 8 });
   setSeed(config.seed);
   const before = tf.memory().numTensors;
