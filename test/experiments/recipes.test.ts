@@ -48,8 +48,10 @@ test('every recipe resolves to a complete experiment, and mnist-fast keeps the p
   assert.equal(flow.model.objective.schedule.kind, 'flow');
   assert.equal(flow.model.objective.prediction, 'flow');
   assert.deepEqual(flow.model.objective.timesteps, { ...flow.model.objective.timesteps, kind: 'logit-normal', m: 0, s: 1 });
-  // Otherwise mnist-speedrun-snr: min-SNR weighting, lambda 10, the same network, data, steps and batch.
-  const sameFlow = (c: typeof snr) => ({ ...c, model: { ...c.model, objective: { ...c.model.objective, schedule: null, prediction: null, timesteps: null } } });
+  assert.equal(flow.steps, 3000);
+  assert.deepEqual(flow.train.lrSchedule, { ...snr.train.lrSchedule, totalSteps: 3000 }, 'the learning-rate schedule follows the run length');
+  // Otherwise mnist-speedrun-snr: min-SNR weighting, lambda 10, the same network, data and batch.
+  const sameFlow = (c: typeof snr) => ({ ...c, steps: null, train: { ...c.train, lrSchedule: null }, model: { ...c.model, objective: { ...c.model.objective, schedule: null, prediction: null, timesteps: null } } });
   assert.deepEqual(sameFlow(flow), sameFlow(snr));
 });
 
