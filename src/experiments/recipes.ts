@@ -79,7 +79,8 @@ export const RECIPES = {
    * middle of the path, where the velocity is hardest to predict (Esser et al., Sec. 3.1); and 3000 steps instead
    * of 2500 (README, "Time to quality", rows Z8, Z8' and Z10: at 2500 steps, over seeds 0-2 alone at 2 threads,
    * text-to-image 0.963 +- 0.047, caption 0.925 +- 0.017, FID 130 +- 14 in 7.1 training minutes; at 3000,
-   * text-to-image 0.993 +- 0.003, caption 0.923 +- 0.008, FID 113 +- 16 in 8.4 training minutes). Deterministic DDIM on a flow schedule is the Euler step. `npm run speedrun` defaults to it.
+   * text-to-image 0.993 +- 0.003, caption 0.923 +- 0.008, FID 113 +- 16 in 8.4 training minutes). Deterministic
+   * DDIM on a flow schedule is the Euler step. `npm run speedrun` defaults to it.
    */
   'mnist-speedrun-flow': {
     ...SPEEDRUN_SNR,
